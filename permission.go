@@ -1,0 +1,59 @@
+package cityops
+
+import "slices"
+
+// Permission names one thing an actor may do. Every HTTP route declares
+// exactly one; API keys are scoped to a list of them.
+type Permission string
+
+// The permissions. Later capabilities add their own here.
+const (
+	PermPublic        Permission = "public"         // anyone, signed in or not
+	PermStaff         Permission = "staff"          // any signed-in staff member
+	PermOrgRead       Permission = "org:read"       // areas, sectors, agencies, categories
+	PermOrgWrite      Permission = "org:write"      // change them
+	PermUsersRead     Permission = "users:read"     // list staff accounts
+	PermUsersWrite    Permission = "users:write"    // create and change staff accounts
+	PermAPIKeysManage Permission = "apikeys:manage" // create, list and revoke API keys
+)
+
+// Scopes lists the permissions an API key may be given.
+var Scopes = []Permission{PermOrgRead, PermOrgWrite, PermUsersRead, PermUsersWrite}
+
+// Roles, from the public up to the administrator.
+const (
+	RoleCitizen       = "citizen"
+	RoleWardOfficer   = "ward_officer"
+	RoleAgencyOfficer = "agency_officer"
+	RoleAgencyHead    = "agency_head"
+	RoleOperator      = "operator" // operations-centre operator
+	RoleSteering      = "steering" // steering-board member
+	RoleAdmin         = "admin"
+)
+
+// Roles lists every role in order of increasing reach.
+var Roles = []string{RoleCitizen, RoleWardOfficer, RoleAgencyOfficer, RoleAgencyHead, RoleOperator, RoleSteering, RoleAdmin}
+
+var rolePerms = map[string][]Permission{
+	RoleCitizen:       {},
+	RoleWardOfficer:   {PermStaff, PermOrgRead},
+	RoleAgencyOfficer: {PermStaff, PermOrgRead},
+	RoleAgencyHead:    {PermStaff, PermOrgRead, PermUsersRead},
+	RoleOperator:      {PermStaff, PermOrgRead, PermUsersRead},
+	RoleSteering:      {PermStaff, PermOrgRead},
+	RoleAdmin:         {PermStaff, PermOrgRead, PermOrgWrite, PermUsersRead, PermUsersWrite, PermAPIKeysManage},
+}
+
+// RoleCan reports whether role grants permission p.
+func RoleCan(role string, p Permission) bool {
+	if p == PermPublic {
+		return true
+	}
+	return slices.Contains(rolePerms[role], p)
+}
+
+// ValidRole reports whether r is a known role.
+func ValidRole(r string) bool { return slices.Contains(Roles, r) }
+
+// ValidScope reports whether s may be given to an API key.
+func ValidScope(s string) bool { return slices.Contains(Scopes, Permission(s)) }

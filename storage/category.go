@@ -1,0 +1,136 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/cityops/cityops"
+)
+
+var _ cityops.CategoryService = (*DB)(nil)
+
+const categoryCols = `c.id, c.code, s.code, c.name, c.names, c.urgent, c.active`
+
+func scanCategory(row interface{ Scan(...any) error }) (*cityops.Category, error) {
+	var c cityops.Category
+	var names string
+	if err := row.Scan(&c.ID, &c.Code, &c.Sector, &c.Name, &names, &c.Urgent, &c.Active); err != nil {
+		return nil, err
+	}
+	c.Names = unmarshalNames(names)
+	return &c, nil
+}
+
+// FindCategoryByCode implements cityops.CategoryService.
+func (d *DB) FindCategoryByCode(ctx context.Context, code string) (*cityops.Category, error) {
+	c, err := scanCategory(d.db.QueryRowContext(ctx, `select `+categoryCols+`
+		from categories c join sectors s on s.id = c.sector_id where c.code = $1`, code))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("category", code)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find category: %w", err)
+	}
+	return c, nil
+}
+
+// FindCategories implements cityops.CategoryService.
+func (d *DB) FindCategories(ctx context.Context, f cityops.CategoryFilter) ([]*cityops.Category, error) {
+	var w where
+	if f.Sector != nil {
+		w.add("s.code = ?", *f.Sector)
+	}
+	if f.Active != nil {
+		w.add("c.active = ?", *f.Active)
+	}
+	rows, err := d.db.QueryContext(ctx, `select `+categoryCols+` from categories c join sectors s on s.id = c.sector_id`+
+		w.String()+` order by s.position, s.code, c.code`, w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("find categories: %w", err)
+	}
+	defer rows.Close()
+	out := []*cityops.Category{}
+	for rows.Next() {
+		c, err := scanCategory(rows)
+		if err != nil {
+			return nil, fmt.Errorf("find categories: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// CreateCategory implements cityops.CategoryService.
+func (d *DB) CreateCategory(ctx context.Context, c *cityops.Category) error {
+	if err := authorize(ctx, cityops.PermOrgWrite); err != nil {
+		return err
+	}
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	return d.inTx(ctx, func(tx *Tx) error {
+		sid, err := sectorIDs(ctx, tx, "sector", []string{c.Sector})
+		if err != nil {
+			return err
+		}
+		err = tx.QueryRowContext(ctx, `insert into categories (code, sector_id, name, names, urgent, active)
+			values ($1, $2, $3, $4, $5, $6) returning id`,
+			c.Code, sid[0], c.Name, marshalNames(c.Names), c.Urgent, c.Active).Scan(&c.ID)
+		if isUnique(err) {
+			return &cityops.Error{Code: cityops.ECONFLICT, Message: "a category with this code exists", Fields: map[string]string{"code": "is in use"}}
+		}
+		if err != nil {
+			return fmt.Errorf("create category: %w", err)
+		}
+		return nil
+	})
+}
+
+// UpdateCategory implements cityops.CategoryService.
+func (d *DB) UpdateCategory(ctx context.Context, code string, upd cityops.CategoryUpdate) (*cityops.Category, error) {
+	if err := authorize(ctx, cityops.PermOrgWrite); err != nil {
+		return nil, err
+	}
+	var out *cityops.Category
+	err := d.inTx(ctx, func(tx *Tx) error {
+		c, err := scanCategory(tx.QueryRowContext(ctx, `select `+categoryCols+`
+			from categories c join sectors s on s.id = c.sector_id where c.code = $1`, code))
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("category", code)
+		}
+		if err != nil {
+			return fmt.Errorf("update category: %w", err)
+		}
+		if upd.Sector != nil {
+			c.Sector = *upd.Sector
+		}
+		if upd.Name != nil {
+			c.Name = *upd.Name
+		}
+		if upd.Names != nil {
+			c.Names = *upd.Names
+		}
+		if upd.Urgent != nil {
+			c.Urgent = *upd.Urgent
+		}
+		if upd.Active != nil {
+			c.Active = *upd.Active
+		}
+		if err := c.Validate(); err != nil {
+			return err
+		}
+		sid, err := sectorIDs(ctx, tx, "sector", []string{c.Sector})
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `update categories set sector_id = $1, name = $2, names = $3, urgent = $4, active = $5
+			where id = $6`, sid[0], c.Name, marshalNames(c.Names), c.Urgent, c.Active, c.ID); err != nil {
+			return fmt.Errorf("update category: %w", err)
+		}
+		out = c
+		return nil
+	})
+	return out, err
+}

@@ -1,0 +1,250 @@
+// Package storage implements the cityops services on SQLite (embedded, the
+// default) and PostgreSQL with one set of hand-written SQL. Dialect
+// differences are confined to this file and dialect.go.
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cityops/cityops"
+	"github.com/cityops/cityops/auth"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
+	_ "modernc.org/sqlite"             // registers "sqlite"
+)
+
+// Dialects.
+const (
+	SQLite   = "sqlite"
+	Postgres = "postgres"
+)
+
+// DB is the storage of one cityops process. It implements every service
+// interface of the cityops package. It holds no state that another process
+// sharing the same PostgreSQL would need: caches (the area index) are
+// rebuilt from the database when it changes.
+type DB struct {
+	db      *sql.DB
+	dialect string
+	dsn     string
+	// Path is the SQLite file; empty for PostgreSQL.
+	Path string
+
+	// Now returns the current time; tests set it.
+	Now cityops.Clock
+	// PasswordParams are the argon2id costs for new hashes.
+	PasswordParams auth.Params
+	// Sessions sets session lifetimes.
+	Sessions cityops.SessionConfig
+	// Log receives storage warnings.
+	Log *slog.Logger
+
+	areas     *areaCache
+	dummyOnce sync.Once
+	dummy     string
+}
+
+// Open connects to the database named by dsn: empty means SQLite in
+// dataDir/cityops.db, a postgres:// or postgresql:// URL means PostgreSQL.
+// It does not migrate; call Migrate.
+func Open(ctx context.Context, dsn, dataDir string) (*DB, error) {
+	d := &DB{
+		Now:            time.Now,
+		PasswordParams: auth.DefaultParams,
+		Sessions:       cityops.SessionConfig{Idle: 30 * time.Minute, Lifetime: 12 * time.Hour},
+		Log:            slog.Default(),
+		areas:          &areaCache{},
+	}
+	switch {
+	case dsn == "" || strings.HasPrefix(dsn, "file:") || strings.HasSuffix(dsn, ".db"):
+		path := dsn
+		if path == "" {
+			path = filepath.Join(dataDir, "cityops.db")
+		}
+		path = strings.TrimPrefix(path, "file:")
+		if i := strings.IndexByte(path, '?'); i >= 0 {
+			path = path[:i]
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			return nil, fmt.Errorf("data directory: %w", err)
+		}
+		if err := checkWritable(filepath.Dir(path)); err != nil {
+			return nil, err
+		}
+		d.dialect, d.Path = SQLite, path
+		d.dsn = sqliteDSN(path)
+	case strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://"):
+		if _, err := url.Parse(dsn); err != nil {
+			return nil, fmt.Errorf("database URL: %w", err)
+		}
+		d.dialect, d.dsn = Postgres, dsn
+	default:
+		return nil, fmt.Errorf("database %q: want empty (SQLite in the data directory), a path ending in .db, or a postgres:// URL", redact(dsn))
+	}
+	driver := "sqlite"
+	if d.dialect == Postgres {
+		driver = "pgx"
+	}
+	db, err := sql.Open(driver, d.dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	d.db = db
+	if d.dialect == SQLite {
+		// One writer at a time is SQLite's model; several connections still
+		// read in parallel under WAL, and busy_timeout makes writers queue.
+		db.SetMaxOpenConns(8)
+	} else {
+		db.SetMaxOpenConns(20)
+		db.SetConnMaxIdleTime(5 * time.Minute)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to %s database %s: %w", d.dialect, redact(dsn), err)
+	}
+	return d, nil
+}
+
+// sqliteDSN sets the pragmas on every connection: WAL so readers never block
+// the writer, FULL sync so a committed write survives a crash or power loss,
+// foreign keys on, and a busy timeout so concurrent writers wait instead of
+// failing.
+func sqliteDSN(path string) string {
+	q := url.Values{}
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "foreign_keys(ON)")
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Set("_time_format", "sqlite")
+	q.Set("_txlock", "immediate")
+	return "file:" + path + "?" + q.Encode()
+}
+
+func checkWritable(dir string) error {
+	f, err := os.CreateTemp(dir, ".cityops-write-check-*")
+	if err != nil {
+		return fmt.Errorf("data directory %s is not writable: %w", dir, errors.Unwrap(err))
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
+}
+
+// redact hides the password of a database URL for messages and logs.
+func redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		return dsn
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+// Dialect returns SQLite or Postgres.
+func (d *DB) Dialect() string { return d.dialect }
+
+// SQL returns the underlying pool, for metrics.
+func (d *DB) SQL() *sql.DB { return d.db }
+
+// Close closes the pool. For SQLite it checkpoints the WAL first so the
+// database file is complete on its own.
+func (d *DB) Close() error {
+	if d.dialect == SQLite {
+		if _, err := d.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+			d.Log.Warn("wal checkpoint at close", "err", err)
+		}
+	}
+	return d.db.Close()
+}
+
+// Ping checks that the database answers, for /readyz.
+func (d *DB) Ping(ctx context.Context) error {
+	if err := d.db.PingContext(ctx); err != nil {
+		return cityops.Errorf(cityops.EUNAVAILABLE, "database unreachable")
+	}
+	var one int
+	if err := d.db.QueryRowContext(ctx, `select 1`).Scan(&one); err != nil {
+		return cityops.Errorf(cityops.EUNAVAILABLE, "database unreachable")
+	}
+	return nil
+}
+
+// Tx is one service call's transaction. It fixes the time once so that
+// every row written by the call carries the same timestamp.
+type Tx struct {
+	*sql.Tx
+	db  *DB
+	now time.Time
+}
+
+// begin starts a transaction. SQLite transactions take the write lock at
+// once (_txlock=immediate) so two writers never deadlock on upgrade.
+func (d *DB) begin(ctx context.Context) (*Tx, error) {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	return &Tx{Tx: tx, db: d, now: d.Now().UTC().Truncate(time.Microsecond)}, nil
+}
+
+// inTx runs fn in a transaction, committing when it returns nil.
+func (d *DB) inTx(ctx context.Context, fn func(tx *Tx) error) error {
+	tx, err := d.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// Backup writes a consistent copy of the SQLite database to path while other
+// processes keep using it. The copy is written beside path and renamed into
+// place, so a failed backup leaves nothing half-written.
+func (d *DB) Backup(ctx context.Context, path string) error {
+	if d.dialect != SQLite {
+		return cityops.Errorf(cityops.EINVALID, "online backup is for SQLite; for PostgreSQL use pg_dump")
+	}
+	if _, err := os.Stat(path); err == nil {
+		return cityops.Errorf(cityops.ECONFLICT, "%s exists already; choose a new file", path)
+	}
+	tmp := path + ".partial"
+	os.Remove(tmp)
+	if _, err := d.db.ExecContext(ctx, `VACUUM INTO $1`, tmp); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("backup: %w", err)
+	}
+	f, err := os.Open(tmp)
+	if err == nil {
+		err = f.Sync()
+		f.Close()
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("backup sync: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("backup: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,106 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cityops/cityops"
+)
+
+// authorize returns EFORBIDDEN (EUNAUTHORIZED for the public) unless the
+// actor in ctx holds p. The HTTP layer checks routes first; this is the
+// second line for everything that changes data.
+func authorize(ctx context.Context, p cityops.Permission) error {
+	a := cityops.ActorFromContext(ctx)
+	if a.Can(p) {
+		return nil
+	}
+	if a == nil {
+		return cityops.Errorf(cityops.EUNAUTHORIZED, "sign in first")
+	}
+	return cityops.Errorf(cityops.EFORBIDDEN, "you may not do this (needs %s)", p)
+}
+
+func marshalNames(n cityops.Names) string {
+	if len(n) == 0 {
+		return "{}"
+	}
+	b, _ := json.Marshal(n)
+	return string(b)
+}
+
+func unmarshalNames(s string) cityops.Names {
+	var n cityops.Names
+	if s != "" && s != "{}" {
+		_ = json.Unmarshal([]byte(s), &n)
+	}
+	return n
+}
+
+// nullTime converts a scanned nullable timestamp to a pointer in UTC.
+func nullTime(t sql.Null[time.Time]) *time.Time {
+	if !t.Valid {
+		return nil
+	}
+	u := t.V.UTC()
+	return &u
+}
+
+func timeArg(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UTC()
+}
+
+// where builds a WHERE clause from conditions with $N placeholders numbered
+// in order of the arguments added.
+type where struct {
+	conds []string
+	args  []any
+}
+
+// add appends a condition; each '?' in cond becomes the next $N.
+func (w *where) add(cond string, args ...any) {
+	var b strings.Builder
+	for _, r := range cond {
+		if r == '?' {
+			w.args = append(w.args, args[0])
+			args = args[1:]
+			fmt.Fprintf(&b, "$%d", len(w.args))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	w.conds = append(w.conds, b.String())
+}
+
+func (w *where) String() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " where " + strings.Join(w.conds, " and ")
+}
+
+// page returns a LIMIT/OFFSET clause; a zero or negative limit means all.
+func (d *DB) page(offset, limit int) string {
+	s := ""
+	if limit > 0 {
+		s += fmt.Sprintf(" limit %d", limit)
+	}
+	if offset > 0 {
+		if limit <= 0 && d.dialect == SQLite {
+			s += " limit -1"
+		}
+		s += fmt.Sprintf(" offset %d", offset)
+	}
+	return s
+}
+
+func notFound(what, code string) error {
+	return cityops.Errorf(cityops.ENOTFOUND, "%s %q not found", what, code)
+}

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/cityops/cityops"
+	"github.com/cityops/cityops/demo"
+	cityhttp "github.com/cityops/cityops/http"
+	"github.com/cityops/cityops/i18n"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+func runServe(ctx context.Context, args []string, env *Env) int {
+	fs, dbf := flagSet("serve", "[flags]", env)
+	addr := fs.String("addr", "127.0.0.1:8080", "listen `address` (host:port; port 0 picks a free one)")
+	loadDemo := fs.Bool("demo", false, "load the Huế demo data into an empty database and print the URL and demo logins")
+	locales := fs.String("locales", "", "`directory` of extra or replacement message catalogues (fr.json, …)")
+	templates := fs.String("templates", "", "read page templates from this `directory` on every request (development)")
+	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+	secure := fs.Bool("secure-cookies", false, "mark cookies Secure (when users reach cityops over HTTPS)")
+	maxBody := fs.Int64("max-body", 1<<20, "largest request body in `bytes`")
+	idle := fs.Duration("session-idle", 30*time.Minute, "end staff sessions idle for this long")
+	lifetime := fs.Duration("session-lifetime", 12*time.Hour, "end staff sessions this long after sign-in")
+	shutdown := fs.Duration("shutdown-timeout", 20*time.Second, "how long in-flight requests may take to finish at shutdown")
+	if st, err := parse(fs, args); st >= 0 {
+		if st == exitOK {
+			return st
+		}
+		return fail(env.Stderr, st, err)
+	}
+
+	// Check everything that can be checked before touching anything, and
+	// report all problems at once.
+	var problems []string
+	if _, port, err := net.SplitHostPort(*addr); err != nil || port == "" {
+		problems = append(problems, fmt.Sprintf("-addr %q: want host:port such as 127.0.0.1:8080", *addr))
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		problems = append(problems, fmt.Sprintf("-log-level %q: want debug, info, warn or error", *logLevel))
+	}
+	if *maxBody < 1024 {
+		problems = append(problems, "-max-body: must be at least 1024 bytes")
+	}
+	if *idle <= 0 || *lifetime <= 0 || *idle > *lifetime {
+		problems = append(problems, "-session-idle and -session-lifetime: must be positive, idle no longer than lifetime")
+	}
+	cat, err := i18n.Load(*locales)
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
+	if len(problems) > 0 {
+		return fail(env.Stderr, exitUsage, errors.New(strings.Join(problems, "\n")))
+	}
+
+	log := slog.New(slog.NewJSONHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
+	db, err := dbf.open(ctx, log)
+	if err != nil {
+		return fail(env.Stderr, exitError, err)
+	}
+	defer func() {
+		if err := db.Close(); err != nil {
+			log.Error("close database", "err", err)
+		}
+	}()
+	db.Sessions = cityops.SessionConfig{Idle: *idle, Lifetime: *lifetime}
+
+	var logins []demo.Login
+	loginsFile := filepath.Join(dbf.data, "demo-logins.txt")
+	if *loadDemo {
+		sys := cityops.NewContextWithActor(ctx, cityops.SystemActor())
+		svc := demo.Services{Areas: db, Sectors: db, Agencies: db, Categories: db, Users: db}
+		empty, err := demo.Empty(sys, svc)
+		if err != nil {
+			return fail(env.Stderr, exitError, err)
+		}
+		if empty {
+			log.Info("loading the Huế demo data")
+			if logins, err = demo.Load(sys, svc); err != nil {
+				return fail(env.Stderr, exitError, fmt.Errorf("demo data: %w (start again with an empty database)", err))
+			}
+			if err := writeLogins(loginsFile, logins); err != nil {
+				return fail(env.Stderr, exitError, err)
+			}
+		}
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewDBStatsCollector(db.SQL(), db.Dialect()))
+	srv, err := cityhttp.NewServer(cityhttp.Services{
+		Areas: db, Sectors: db, Agencies: db, Categories: db, Users: db, Auth: db, Ping: db.Ping,
+	}, cityhttp.Config{
+		Addr: *addr, SecureCookies: *secure, MaxBodyBytes: *maxBody, TemplateDir: *templates, Registry: reg,
+	}, cat, log)
+	if err != nil {
+		return fail(env.Stderr, exitError, err)
+	}
+	if err := srv.Open(); err != nil {
+		return fail(env.Stderr, exitError, err)
+	}
+	log.Info("listening", "url", srv.URL(), "database", db.Dialect(), "version", cityops.Version)
+	fmt.Fprintf(env.Stdout, "cityops is running at %s\n", srv.URL())
+	if *loadDemo {
+		printLogins(env, srv.URL(), loginsFile)
+	}
+	if env.Ready != nil {
+		env.Ready(srv.URL())
+	}
+
+	<-ctx.Done()
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), *shutdown)
+	defer cancel()
+	if err := srv.Close(sctx); err != nil {
+		log.Error("shutdown", "err", err)
+		return exitError
+	}
+	return exitOK
+}
+
+// writeLogins keeps the demo passwords beside the database, readable only
+// by the owner, so that a restart with -demo can show them again.
+func writeLogins(path string, logins []demo.Login) error {
+	var b strings.Builder
+	for _, l := range logins {
+		fmt.Fprintf(&b, "%-20s %-22s %s\n", l.Role, l.Email, l.Password)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(b.String()), 0o600); err != nil {
+		return fmt.Errorf("demo logins: %w", err)
+	}
+	return os.Rename(tmp, path)
+}
+
+func printLogins(env *Env, url, path string) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		fmt.Fprintf(env.Stdout, "The database is not empty, so no demo data was loaded; the demo logins were printed when it was.\n")
+		return
+	}
+	fmt.Fprintf(env.Stdout, "\nHuế demo — sign in at %s/login with one of these (role, e-mail, password):\n\n%s\n"+
+		"(kept in %s; area boundaries in the demo are approximate)\n", url, b, path)
+}

@@ -1,0 +1,66 @@
+// cityops staff UI: draws area maps with Leaflet from the server's GeoJSON.
+// No tile server is needed: the basemap is the areas themselves, so the
+// map works offline.
+"use strict";
+
+(function () {
+  const palette = ["#7a1f3d", "#2f6f9f", "#3b8b5a", "#b7791f", "#6b4c9a", "#a23b72", "#2c7a7b", "#8a6d3b"];
+
+  function styleFor(feature, highlight) {
+    const p = feature.properties;
+    if (p.depth === 0) {
+      return { color: "#33404d", weight: 2, fillOpacity: 0.03, fillColor: "#ffffff" };
+    }
+    const i = Math.abs(hash(p.code)) % palette.length;
+    const hit = highlight && p.code === highlight;
+    return {
+      color: hit ? "#000" : "#ffffff", weight: hit ? 3 : 1,
+      fillColor: palette[i], fillOpacity: highlight ? (hit ? 0.65 : 0.15) : 0.45,
+      dashArray: p.approximate ? "4 3" : null,
+    };
+  }
+
+  function hash(s) {
+    let h = 0;
+    for (let i = 0; i < s.length; i++) h = (h * 31 + s.charCodeAt(i)) | 0;
+    return h;
+  }
+
+  async function draw(el) {
+    const map = L.map(el, { zoomSnap: 0.25, attributionControl: true });
+    const highlight = el.dataset.highlight || "";
+    const res = await fetch(el.dataset.geojson, { headers: { Accept: "application/geo+json" } });
+    if (!res.ok) {
+      el.textContent = "HTTP " + res.status;
+      return;
+    }
+    const data = await res.json();
+    // Cities first so that wards are drawn (and clickable) on top.
+    data.features.sort((a, b) => a.properties.depth - b.properties.depth);
+    let focus = null;
+    const layer = L.geoJSON(data, {
+      style: (f) => styleFor(f, highlight),
+      onEachFeature: (f, l) => {
+        const p = f.properties;
+        l.bindTooltip(p.name + " (" + p.code + ")" + (p.approximate ? " · " + el.dataset.approxLabel : ""), { sticky: true });
+        if (p.depth > 0) l.on("click", () => { window.location.href = p.url; });
+        if (p.code === highlight) focus = l;
+      },
+    }).addTo(map);
+    map.attributionControl.setPrefix(false);
+    if (data.features.some((f) => f.properties.approximate)) {
+      map.attributionControl.addAttribution(el.dataset.approxLabel);
+    }
+    const bounds = (focus || layer).getBounds();
+    if (bounds.isValid()) map.fitBounds(bounds, { padding: [10, 10] });
+    else map.setView([16.46, 107.59], 10);
+    el.dataset.features = String(data.features.length);
+    el.classList.add("drawn");
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    document.querySelectorAll("[data-map]").forEach((el) => {
+      draw(el).catch((err) => { el.textContent = String(err); });
+    });
+  });
+})();

@@ -1,0 +1,66 @@
+package http
+
+import (
+	P "github.com/cityops/cityops"
+)
+
+// registerRoutes is the route table: one line per route, grouped by
+// surface and entity, each with the permission it needs.
+func (s *Server) registerRoutes() {
+	// Operations.
+	s.route("GET /healthz", P.PermPublic, s.handleHealthz)
+	s.route("GET /readyz", P.PermPublic, s.handleReadyz)
+	s.route("GET /metrics", P.PermPublic, s.handleMetrics)
+	s.route("GET /static/{hash}/{path...}", P.PermPublic, s.handleStatic)
+
+	// API: the city's organisation. Areas, sectors and categories are
+	// public information (the public report form needs them).
+	s.route("GET /api/v1/areas", P.PermPublic, s.handleAreaIndex)
+	s.route("GET /api/v1/areas.geojson", P.PermPublic, s.handleAreaGeoJSON)
+	s.route("GET /api/v1/areas/{code}", P.PermPublic, s.handleAreaView)
+	s.route("POST /api/v1/areas", P.PermOrgWrite, s.handleAreaCreate)
+	s.route("PATCH /api/v1/areas/{code}", P.PermOrgWrite, s.handleAreaUpdate)
+	s.route("DELETE /api/v1/areas/{code}", P.PermOrgWrite, s.handleAreaDelete)
+	s.route("GET /api/v1/locate", P.PermPublic, s.handleLocate)
+
+	s.route("GET /api/v1/sectors", P.PermPublic, s.handleSectorIndex)
+	s.route("GET /api/v1/sectors/{code}", P.PermPublic, s.handleSectorView)
+	s.route("POST /api/v1/sectors", P.PermOrgWrite, s.handleSectorCreate)
+	s.route("PATCH /api/v1/sectors/{code}", P.PermOrgWrite, s.handleSectorUpdate)
+	s.route("DELETE /api/v1/sectors/{code}", P.PermOrgWrite, s.handleSectorDelete)
+
+	s.route("GET /api/v1/categories", P.PermPublic, s.handleCategoryIndex)
+	s.route("GET /api/v1/categories/{code}", P.PermPublic, s.handleCategoryView)
+	s.route("POST /api/v1/categories", P.PermOrgWrite, s.handleCategoryCreate)
+	s.route("PATCH /api/v1/categories/{code}", P.PermOrgWrite, s.handleCategoryUpdate)
+
+	s.route("GET /api/v1/agencies", P.PermOrgRead, s.handleAgencyIndex)
+	s.route("GET /api/v1/agencies/{code}", P.PermOrgRead, s.handleAgencyView)
+	s.route("POST /api/v1/agencies", P.PermOrgWrite, s.handleAgencyCreate)
+	s.route("PATCH /api/v1/agencies/{code}", P.PermOrgWrite, s.handleAgencyUpdate)
+	s.route("DELETE /api/v1/agencies/{code}", P.PermOrgWrite, s.handleAgencyDelete)
+
+	// API: staff accounts and machine clients.
+	s.route("GET /api/v1/me", P.PermStaff, s.handleMe)
+	s.route("GET /api/v1/users", P.PermUsersRead, s.handleUserIndex)
+	s.route("GET /api/v1/users/{id}", P.PermUsersRead, s.handleUserView)
+	s.route("POST /api/v1/users", P.PermUsersWrite, s.handleUserCreate)
+	s.route("PATCH /api/v1/users/{id}", P.PermUsersWrite, s.handleUserUpdate)
+	s.route("PUT /api/v1/users/{id}/password", P.PermUsersWrite, s.handleUserPassword)
+
+	s.route("GET /api/v1/apikeys", P.PermAPIKeysManage, s.handleAPIKeyIndex)
+	s.route("POST /api/v1/apikeys", P.PermAPIKeysManage, s.handleAPIKeyCreate)
+	s.route("DELETE /api/v1/apikeys/{id}", P.PermAPIKeysManage, s.handleAPIKeyRevoke)
+
+	// Web pages.
+	s.route("GET /{$}", P.PermPublic, s.handleRoot)
+	s.route("GET /login", P.PermPublic, s.handleLoginPage)
+	s.route("POST /login", P.PermPublic, s.handleLogin)
+	s.route("POST /logout", P.PermPublic, s.handleLogout)
+	s.route("GET /staff", P.PermStaff, s.handleStaffHome)
+	s.route("GET /staff/areas", P.PermOrgRead, s.handlePageAreas)
+	s.route("GET /staff/areas/{code}", P.PermOrgRead, s.handlePageArea)
+	s.route("GET /staff/agencies", P.PermOrgRead, s.handlePageAgencies)
+	s.route("GET /staff/agencies/{code}", P.PermOrgRead, s.handlePageAgency)
+	s.route("GET /staff/users", P.PermUsersRead, s.handlePageUsers)
+}

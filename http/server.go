@@ -1,0 +1,237 @@
+// Package http serves cityops over HTTP: the JSON API under /api/v1, the
+// staff web pages, static assets, health checks and Prometheus metrics.
+// Every route is declared in one table with the permission it needs, and
+// every error leaves through Server.Error.
+package http
+
+import (
+	"context"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/cityops/cityops"
+	"github.com/cityops/cityops/i18n"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+//go:embed assets
+var assetsFS embed.FS
+
+//go:embed templates/*.html
+var templatesFS embed.FS
+
+// Services are what the server needs from the domain. The storage package
+// implements all of them.
+type Services struct {
+	Areas      cityops.AreaService
+	Sectors    cityops.SectorService
+	Agencies   cityops.AgencyService
+	Categories cityops.CategoryService
+	Users      cityops.UserService
+	Auth       cityops.AuthService
+	// Ping reports whether the database answers, for /readyz.
+	Ping func(ctx context.Context) error
+}
+
+// Config holds the server's settings.
+type Config struct {
+	// Addr is the listen address, "127.0.0.1:8080"; port 0 picks one.
+	Addr string
+	// SecureCookies marks cookies Secure; on when serving over TLS or
+	// behind a TLS-terminating proxy.
+	SecureCookies bool
+	// MaxBodyBytes limits request bodies; larger ones get 413.
+	MaxBodyBytes int64
+	// TemplateDir, when set, reads templates from disk on every request so
+	// that designers see changes without a rebuild.
+	TemplateDir string
+	// Registry receives the server's metrics; nil makes a private one.
+	Registry *prometheus.Registry
+}
+
+// Server is the HTTP front of cityops.
+type Server struct {
+	Services
+	Config
+	Catalog *i18n.Catalog
+	Log     *slog.Logger
+
+	mux       *http.ServeMux
+	srv       *http.Server
+	ln        net.Listener
+	tmpl      *template.Template
+	assetHash string
+	routes    []Route
+	metrics   *metrics
+}
+
+// Route is one entry of the route table: the pattern, the permission every
+// request to it needs, and the handler.
+type Route struct {
+	Pattern    string
+	Permission cityops.Permission
+	handler    handlerFunc
+}
+
+// handlerFunc is a handler that returns its error instead of writing it, so
+// that error handling happens in one place.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// NewServer builds a server with its route table. It does not listen yet.
+func NewServer(svc Services, cfg Config, cat *i18n.Catalog, log *slog.Logger) (*Server, error) {
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{Services: svc, Config: cfg, Catalog: cat, Log: log, mux: http.NewServeMux()}
+	s.metrics = newMetrics(cfg.Registry)
+	h := sha256.New()
+	err := fs.WalkDir(assetsFS, "assets", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := assetsFS.ReadFile(path)
+		h.Write([]byte(path))
+		h.Write(b)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("assets: %w", err)
+	}
+	s.assetHash = hex.EncodeToString(h.Sum(nil))[:12]
+	if s.tmpl, err = s.parseTemplates(); err != nil {
+		return nil, err
+	}
+	s.registerRoutes()
+	return s, nil
+}
+
+// route adds one entry to the route table. Every route must name its
+// permission; the route test enumerates the table.
+func (s *Server) route(pattern string, p cityops.Permission, h handlerFunc) {
+	if p == "" {
+		panic("route " + pattern + " declares no permission")
+	}
+	s.routes = append(s.routes, Route{Pattern: pattern, Permission: p, handler: h})
+	s.mux.Handle(pattern, s.metrics.instrument(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.authorize(r, p); err != nil {
+			s.Error(w, r, err)
+			return
+		}
+		if err := h(w, r); err != nil {
+			s.Error(w, r, err)
+		}
+	})))
+}
+
+// Routes returns the route table, sorted by pattern.
+func (s *Server) Routes() []Route {
+	out := append([]Route(nil), s.routes...)
+	sort.Slice(out, func(i, j int) bool { return out[i].Pattern < out[j].Pattern })
+	return out
+}
+
+// authorize checks the route's permission against the request's actor.
+func (s *Server) authorize(r *http.Request, p cityops.Permission) error {
+	a := cityops.ActorFromContext(r.Context())
+	if a.Can(p) {
+		return nil
+	}
+	if a == nil {
+		return cityops.Errorf(cityops.EUNAUTHORIZED, "sign in first")
+	}
+	return cityops.Errorf(cityops.EFORBIDDEN, "you may not do this (needs %s)", p)
+}
+
+// Handler returns the whole server as one handler, with the middleware
+// every request passes through.
+func (s *Server) Handler() http.Handler {
+	h := s.unmatched(s.mux)
+	h = s.language(h)
+	h = s.authenticate(h)
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.Error(w, r, cityops.Errorf(cityops.EFORBIDDEN, "cross-origin request refused"))
+	}))
+	h = cop.Handler(h)
+	h = s.limitBody(h)
+	h = securityHeaders(h)
+	h = s.accessLog(h)
+	h = s.recoverPanics(h)
+	return h
+}
+
+// Open starts listening on Addr and serving in the background.
+func (s *Server) Open() error {
+	ln, err := net.Listen("tcp", s.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.Addr, err)
+	}
+	s.ln = ln
+	s.srv = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.Log.Error("serve", "err", err)
+		}
+	}()
+	return nil
+}
+
+// URL returns the base URL the server listens on.
+func (s *Server) URL() string {
+	if s.ln == nil {
+		return ""
+	}
+	addr := s.ln.Addr().(*net.TCPAddr)
+	host := addr.IP.String()
+	if addr.IP.IsUnspecified() {
+		host = "localhost"
+	} else if addr.IP.To4() == nil {
+		host = "[" + host + "]"
+	}
+	return fmt.Sprintf("http://%s:%d", host, addr.Port)
+}
+
+// Close stops accepting requests and waits for those in flight, up to the
+// context's deadline.
+func (s *Server) Close(ctx context.Context) error {
+	if s.srv == nil {
+		return nil
+	}
+	return s.srv.Shutdown(ctx)
+}
+
+// parseTemplates parses the embedded templates, or those in TemplateDir.
+func (s *Server) parseTemplates() (*template.Template, error) {
+	var fsys fs.FS = templatesFS
+	pattern := "templates/*.html"
+	if s.TemplateDir != "" {
+		fsys, pattern = os.DirFS(s.TemplateDir), "*.html"
+	}
+	t, err := template.New("").Funcs(s.funcs()).ParseFS(fsys, pattern)
+	if err != nil {
+		return nil, fmt.Errorf("templates: %w", err)
+	}
+	return t, nil
+}

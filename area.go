@@ -145,6 +145,11 @@ type AreaService interface {
 	// DeleteArea returns ENOTFOUND, ECONFLICT when the area is referenced,
 	// EFORBIDDEN.
 	DeleteArea(ctx context.Context, code string) error
+	// ImportAreas creates the areas whose codes are new and updates those
+	// that exist (name, kind, parent, validity, boundary), all in one
+	// transaction: a bad feature leaves the database as it was. Parents may
+	// be in the same import. EINVALID names the area at fault.
+	ImportAreas(ctx context.Context, areas []*Area) (created, updated int, err error)
 	// LocateArea returns the innermost area in force at t that contains the
 	// point, or ENOTFOUND when the point is outside every area.
 	LocateArea(ctx context.Context, lat, lon float64, t time.Time) (*Area, error)

@@ -113,10 +113,10 @@ func TestBrowserDemo(t *testing.T) {
 	screenshot(t, ctx, "areas.png")
 
 	for path, want := range map[string]string{
-		"/staff/areas/P10":      "Phường Phú Xuân",
-		"/staff/agencies":       "Sở Y tế",
-		"/staff/agencies/SYT":   "Sở Y tế",
-		"/staff/users":          "admin@hue.demo",
+		"/staff/areas/P10":     "Phường Phú Xuân",
+		"/staff/agencies":      "Sở Y tế",
+		"/staff/agencies/SYT":  "Sở Y tế",
+		"/staff/users":         "admin@hue.demo",
 		"/staff/areas?lang=en": "Administrative areas",
 	} {
 		text, err := pageText(ctx, base+path, `main`)

@@ -112,13 +112,15 @@ func TestBrowserDemo(t *testing.T) {
 	}
 	screenshot(t, ctx, "areas.png")
 
-	for path, want := range map[string]string{
-		"/staff/areas/P10":     "Phường Phú Xuân",
-		"/staff/agencies":      "Sở Y tế",
-		"/staff/agencies/SYT":  "Sở Y tế",
-		"/staff/users":         "admin@hue.demo",
-		"/staff/areas?lang=en": "Administrative areas",
+	// In order: the last one switches the language to English.
+	for _, p := range []struct{ path, want string }{
+		{"/staff/areas/P10", "Phường Phú Xuân"},
+		{"/staff/agencies", "Sở Y tế"},
+		{"/staff/agencies/SYT", "Sở Y tế"},
+		{"/staff/users", "admin@hue.demo"},
+		{"/staff/areas?lang=en", "Administrative areas"},
 	} {
+		path, want := p.path, p.want
 		text, err := pageText(ctx, base+path, `main`)
 		if err != nil || !strings.Contains(text, want) {
 			t.Errorf("%s: %v; want %q in the page", path, err, want)

@@ -208,30 +208,14 @@ func (d *DB) UpdateAgency(ctx context.Context, code string, upd cityops.AgencyUp
 			return notFound("agency", code)
 		}
 		a := list[0]
-		if upd.Name != nil {
-			a.Name = *upd.Name
-		}
-		if upd.Names != nil {
-			a.Names = *upd.Names
-		}
-		if upd.Kind != nil {
-			a.Kind = *upd.Kind
-		}
-		if upd.Sectors != nil {
-			a.Sectors = *upd.Sectors
-		}
-		if upd.Areas != nil {
-			a.Areas = *upd.Areas
-		}
-		if upd.Email != nil {
-			a.Email = *upd.Email
-		}
-		if upd.Phone != nil {
-			a.Phone = *upd.Phone
-		}
-		if upd.Active != nil {
-			a.Active = *upd.Active
-		}
+		set(&a.Name, upd.Name)
+		set(&a.Names, upd.Names)
+		set(&a.Kind, upd.Kind)
+		set(&a.Sectors, upd.Sectors)
+		set(&a.Areas, upd.Areas)
+		set(&a.Email, upd.Email)
+		set(&a.Phone, upd.Phone)
+		set(&a.Active, upd.Active)
 		if err := a.Validate(); err != nil {
 			return err
 		}

@@ -213,31 +213,15 @@ func (d *DB) UpdateArea(ctx context.Context, code string, upd cityops.AreaUpdate
 			return notFound("area", code)
 		}
 		a := list[0]
-		if upd.Name != nil {
-			a.Name = *upd.Name
-		}
-		if upd.Names != nil {
-			a.Names = *upd.Names
-		}
-		if upd.Kind != nil {
-			a.Kind = *upd.Kind
-		}
-		if upd.ValidFrom != nil {
-			a.ValidFrom = *upd.ValidFrom
-		}
-		if upd.ValidTo != nil {
-			a.ValidTo = *upd.ValidTo
-		}
-		if upd.Approximate != nil {
-			a.Approximate = *upd.Approximate
-		}
-		if upd.Boundary != nil {
-			a.Boundary = *upd.Boundary
-		}
+		set(&a.Name, upd.Name)
+		set(&a.Names, upd.Names)
+		set(&a.Kind, upd.Kind)
+		set(&a.ValidFrom, upd.ValidFrom)
+		set(&a.ValidTo, upd.ValidTo)
+		set(&a.Approximate, upd.Approximate)
+		set(&a.Boundary, upd.Boundary)
 		moved := upd.ParentCode != nil && *upd.ParentCode != a.ParentCode
-		if upd.ParentCode != nil {
-			a.ParentCode = *upd.ParentCode
-		}
+		set(&a.ParentCode, upd.ParentCode)
 		if err := a.Validate(); err != nil {
 			return err
 		}

@@ -103,21 +103,11 @@ func (d *DB) UpdateCategory(ctx context.Context, code string, upd cityops.Catego
 		if err != nil {
 			return fmt.Errorf("update category: %w", err)
 		}
-		if upd.Sector != nil {
-			c.Sector = *upd.Sector
-		}
-		if upd.Name != nil {
-			c.Name = *upd.Name
-		}
-		if upd.Names != nil {
-			c.Names = *upd.Names
-		}
-		if upd.Urgent != nil {
-			c.Urgent = *upd.Urgent
-		}
-		if upd.Active != nil {
-			c.Active = *upd.Active
-		}
+		set(&c.Sector, upd.Sector)
+		set(&c.Name, upd.Name)
+		set(&c.Names, upd.Names)
+		set(&c.Urgent, upd.Urgent)
+		set(&c.Active, upd.Active)
 		if err := c.Validate(); err != nil {
 			return err
 		}

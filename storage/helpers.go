@@ -25,6 +25,14 @@ func authorize(ctx context.Context, p cityops.Permission) error {
 	return cityops.Errorf(cityops.EFORBIDDEN, "you may not do this (needs %s)", p)
 }
 
+// set copies *src into *dst when src is given: the PATCH rule that a nil
+// field of an XUpdate leaves the stored value alone.
+func set[T any](dst *T, src *T) {
+	if src != nil {
+		*dst = *src
+	}
+}
+
 func marshalNames(n cityops.Names) string {
 	if len(n) == 0 {
 		return "{}"

@@ -88,15 +88,9 @@ func (d *DB) UpdateSector(ctx context.Context, code string, upd cityops.SectorUp
 		if err != nil {
 			return fmt.Errorf("update sector: %w", err)
 		}
-		if upd.Name != nil {
-			s.Name = *upd.Name
-		}
-		if upd.Names != nil {
-			s.Names = *upd.Names
-		}
-		if upd.Position != nil {
-			s.Position = *upd.Position
-		}
+		set(&s.Name, upd.Name)
+		set(&s.Names, upd.Names)
+		set(&s.Position, upd.Position)
 		if err := s.Validate(); err != nil {
 			return err
 		}

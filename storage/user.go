@@ -178,21 +178,11 @@ func (d *DB) UpdateUser(ctx context.Context, id int64, upd cityops.UserUpdate) (
 		if err != nil {
 			return fmt.Errorf("update user: %w", err)
 		}
-		if upd.Name != nil {
-			u.Name = *upd.Name
-		}
-		if upd.Role != nil {
-			u.Role = *upd.Role
-		}
-		if upd.AgencyCode != nil {
-			u.AgencyCode = *upd.AgencyCode
-		}
-		if upd.AreaCode != nil {
-			u.AreaCode = *upd.AreaCode
-		}
-		if upd.Language != nil {
-			u.Language = *upd.Language
-		}
+		set(&u.Name, upd.Name)
+		set(&u.Role, upd.Role)
+		set(&u.AgencyCode, upd.AgencyCode)
+		set(&u.AreaCode, upd.AreaCode)
+		set(&u.Language, upd.Language)
 		if upd.Disabled != nil {
 			switch {
 			case *upd.Disabled && u.DisabledAt == nil:

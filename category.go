@@ -16,7 +16,18 @@ type Category struct {
 	// Urgent categories are handled at once, also at night.
 	Urgent bool `json:"urgent"`
 	Active bool `json:"active"`
+	// HoursTimed is the deadline of a normal report in working hours;
+	// HoursUrgent that of an urgent one in clock hours (emergencies do not
+	// wait for office hours).
+	HoursTimed  int `json:"hours_timed"`
+	HoursUrgent int `json:"hours_urgent"`
 }
+
+// Default deadlines for categories that do not set their own.
+const (
+	DefaultHoursTimed  = 40 // five working days
+	DefaultHoursUrgent = 4
+)
 
 // Validate checks the fields that do not need the database.
 func (c *Category) Validate() error {
@@ -28,6 +39,14 @@ func (c *Category) Validate() error {
 	v.Check(c.Name != "", "name", "is required")
 	v.Check(len(c.Name) <= 300, "name", "is longer than 300 characters")
 	validateNames(&v, "names", c.Names)
+	if c.HoursTimed == 0 {
+		c.HoursTimed = DefaultHoursTimed
+	}
+	if c.HoursUrgent == 0 {
+		c.HoursUrgent = DefaultHoursUrgent
+	}
+	v.Check(c.HoursTimed > 0 && c.HoursTimed <= 2000, "hours_timed", "must be 1 to 2000 working hours")
+	v.Check(c.HoursUrgent > 0 && c.HoursUrgent <= 720, "hours_urgent", "must be 1 to 720 hours")
 	return v.Err()
 }
 
@@ -39,11 +58,13 @@ type CategoryFilter struct {
 
 // CategoryUpdate holds the fields to change; nil fields stay as they are.
 type CategoryUpdate struct {
-	Sector *string
-	Name   *string
-	Names  *Names
-	Urgent *bool
-	Active *bool
+	Sector      *string
+	Name        *string
+	Names       *Names
+	Urgent      *bool
+	Active      *bool
+	HoursTimed  *int
+	HoursUrgent *int
 }
 
 // CategoryService manages report categories.

@@ -15,10 +15,12 @@ const (
 	PermUsersRead     Permission = "users:read"     // list staff accounts
 	PermUsersWrite    Permission = "users:write"    // create and change staff accounts
 	PermAPIKeysManage Permission = "apikeys:manage" // create, list and revoke API keys
+	PermReportsRead   Permission = "reports:read"   // staff inboxes and case pages (scoped)
+	PermOpen311Write  Permission = "open311:write"  // submit reports through Open311
 )
 
 // Scopes lists the permissions an API key may be given.
-var Scopes = []Permission{PermOrgRead, PermOrgWrite, PermUsersRead, PermUsersWrite}
+var Scopes = []Permission{PermOrgRead, PermOrgWrite, PermUsersRead, PermUsersWrite, PermReportsRead, PermOpen311Write}
 
 // Roles, from the public up to the administrator.
 const (
@@ -36,12 +38,12 @@ var Roles = []string{RoleCitizen, RoleWardOfficer, RoleAgencyOfficer, RoleAgency
 
 var rolePerms = map[string][]Permission{
 	RoleCitizen:       {},
-	RoleWardOfficer:   {PermStaff, PermOrgRead},
-	RoleAgencyOfficer: {PermStaff, PermOrgRead},
-	RoleAgencyHead:    {PermStaff, PermOrgRead, PermUsersRead},
-	RoleOperator:      {PermStaff, PermOrgRead, PermUsersRead},
-	RoleSteering:      {PermStaff, PermOrgRead},
-	RoleAdmin:         {PermStaff, PermOrgRead, PermOrgWrite, PermUsersRead, PermUsersWrite, PermAPIKeysManage},
+	RoleWardOfficer:   {PermStaff, PermOrgRead, PermReportsRead},
+	RoleAgencyOfficer: {PermStaff, PermOrgRead, PermReportsRead},
+	RoleAgencyHead:    {PermStaff, PermOrgRead, PermUsersRead, PermReportsRead},
+	RoleOperator:      {PermStaff, PermOrgRead, PermUsersRead, PermReportsRead},
+	RoleSteering:      {PermStaff, PermOrgRead, PermReportsRead},
+	RoleAdmin:         {PermStaff, PermOrgRead, PermOrgWrite, PermUsersRead, PermUsersWrite, PermAPIKeysManage, PermReportsRead},
 }
 
 // RoleCan reports whether role grants permission p.

@@ -21,7 +21,7 @@ import (
 	"github.com/cityops/cityops/geo"
 )
 
-//go:embed areas.csv agencies.csv categories.csv outline.geojson
+//go:embed areas.csv agencies.csv categories.csv routing.csv outline.geojson
 var files embed.FS
 
 // CityCode is the code of the city area, the root of the tree.
@@ -34,6 +34,7 @@ type Services struct {
 	Agencies   cityops.AgencyService
 	Categories cityops.CategoryService
 	Users      cityops.UserService
+	Routing    cityops.RoutingService
 }
 
 // Login is a demo account, printed at start so people can sign in.
@@ -95,6 +96,15 @@ func Load(ctx context.Context, svc Services) ([]Login, error) {
 	for _, c := range cats {
 		if err := svc.Categories.CreateCategory(ctx, c); err != nil {
 			return nil, fmt.Errorf("category %s: %w", c.Code, err)
+		}
+	}
+	rules, err := RoutingRules()
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rules {
+		if err := svc.Routing.CreateRoutingRule(ctx, r); err != nil {
+			return nil, fmt.Errorf("routing rule %+v: %w", *r, err)
 		}
 	}
 	var logins []Login
@@ -227,6 +237,25 @@ func Categories() ([]*cityops.Category, error) {
 	for _, r := range rows {
 		out = append(out, &cityops.Category{Code: r["code"], Sector: r["sector"], Name: r["name_vi"],
 			Names: cityops.Names{"en": r["name_en"]}, Urgent: r["urgent"] == "true", Active: true})
+	}
+	return out, nil
+}
+
+// RoutingRules returns the demo's routing: each sector to its city
+// department, and the matters a ward handles itself to the People's
+// Committee of the report's ward or commune ("local" in routing.csv).
+func RoutingRules() ([]*cityops.RoutingRule, error) {
+	rows, err := readCSV("routing.csv", "category", "sector", "agency", "note")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*cityops.RoutingRule, 0, len(rows))
+	for _, r := range rows {
+		rule := &cityops.RoutingRule{Category: r["category"], Sector: r["sector"], Agency: r["agency"], Note: r["note"]}
+		if rule.Agency == "local" {
+			rule.Agency, rule.LocalAgency = "", true
+		}
+		out = append(out, rule)
 	}
 	return out, nil
 }

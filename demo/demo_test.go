@@ -14,7 +14,7 @@ import (
 func TestLoad(t *testing.T) {
 	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
 		ctx := cityops.NewContextWithActor(context.Background(), cityops.SystemActor())
-		svc := demo.Services{Areas: db, Sectors: db, Agencies: db, Categories: db, Users: db}
+		svc := demo.Services{Areas: db, Sectors: db, Agencies: db, Categories: db, Users: db, Routing: db}
 		empty, err := demo.Empty(ctx, svc)
 		if err != nil || !empty {
 			t.Fatalf("Empty = %v, %v; want true", empty, err)

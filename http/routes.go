@@ -40,6 +40,17 @@ func (s *Server) registerRoutes() {
 	s.route("PATCH /api/v1/agencies/{code}", P.PermOrgWrite, s.handleAgencyUpdate)
 	s.route("DELETE /api/v1/agencies/{code}", P.PermOrgWrite, s.handleAgencyDelete)
 
+	s.route("GET /api/v1/routing-rules", P.PermOrgRead, s.handleRoutingRuleIndex)
+	s.route("POST /api/v1/routing-rules", P.PermOrgWrite, s.handleRoutingRuleCreate)
+	s.route("DELETE /api/v1/routing-rules/{id}", P.PermOrgWrite, s.handleRoutingRuleDelete)
+
+	// API: field reports. Anyone may report and follow a report; what a
+	// viewer sees of it and may do to it depends on who they are.
+	s.route("POST /api/v1/reports", P.PermPublic, s.handleReportCreate)
+	s.route("GET /api/v1/reports", P.PermReportsRead, s.handleReportIndex)
+	s.route("GET /api/v1/reports/{tracking}", P.PermPublic, s.handleReportView)
+	s.route("POST /api/v1/reports/{tracking}/actions", P.PermPublic, s.handleReportAct)
+
 	// API: staff accounts and machine clients.
 	s.route("GET /api/v1/me", P.PermStaff, s.handleMe)
 	s.route("GET /api/v1/users", P.PermUsersRead, s.handleUserIndex)

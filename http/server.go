@@ -40,6 +40,8 @@ type Services struct {
 	Categories cityops.CategoryService
 	Users      cityops.UserService
 	Auth       cityops.AuthService
+	Reports    cityops.ReportService
+	Routing    cityops.RoutingService
 	// Ping reports whether the database answers, for /readyz.
 	Ping func(ctx context.Context) error
 }

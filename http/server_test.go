@@ -40,7 +40,8 @@ func newTestServer(t *testing.T, db *storage.DB) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := cityhttp.NewServer(cityhttp.Services{Areas: db, Sectors: db, Agencies: db, Categories: db, Users: db, Auth: db, Ping: db.Ping},
+	srv, err := cityhttp.NewServer(cityhttp.Services{Areas: db, Sectors: db, Agencies: db, Categories: db, Users: db, Auth: db, Ping: db.Ping,
+		Reports: db, Routing: db},
 		cityhttp.Config{Addr: "127.0.0.1:0", MaxBodyBytes: 64 << 10}, cat, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

@@ -11,12 +11,12 @@ import (
 
 var _ cityops.CategoryService = (*DB)(nil)
 
-const categoryCols = `c.id, c.code, s.code, c.name, c.names, c.urgent, c.active`
+const categoryCols = `c.id, c.code, s.code, c.name, c.names, c.urgent, c.active, c.hours_timed, c.hours_urgent`
 
 func scanCategory(row interface{ Scan(...any) error }) (*cityops.Category, error) {
 	var c cityops.Category
 	var names string
-	if err := row.Scan(&c.ID, &c.Code, &c.Sector, &c.Name, &names, &c.Urgent, &c.Active); err != nil {
+	if err := row.Scan(&c.ID, &c.Code, &c.Sector, &c.Name, &names, &c.Urgent, &c.Active, &c.HoursTimed, &c.HoursUrgent); err != nil {
 		return nil, err
 	}
 	c.Names = unmarshalNames(names)
@@ -75,9 +75,9 @@ func (d *DB) CreateCategory(ctx context.Context, c *cityops.Category) error {
 		if err != nil {
 			return err
 		}
-		err = tx.QueryRowContext(ctx, `insert into categories (code, sector_id, name, names, urgent, active)
-			values ($1, $2, $3, $4, $5, $6) returning id`,
-			c.Code, sid[0], c.Name, marshalNames(c.Names), c.Urgent, c.Active).Scan(&c.ID)
+		err = tx.QueryRowContext(ctx, `insert into categories (code, sector_id, name, names, urgent, active, hours_timed, hours_urgent)
+			values ($1, $2, $3, $4, $5, $6, $7, $8) returning id`,
+			c.Code, sid[0], c.Name, marshalNames(c.Names), c.Urgent, c.Active, c.HoursTimed, c.HoursUrgent).Scan(&c.ID)
 		if isUnique(err) {
 			return &cityops.Error{Code: cityops.ECONFLICT, Message: "a category with this code exists", Fields: map[string]string{"code": "is in use"}}
 		}
@@ -108,6 +108,8 @@ func (d *DB) UpdateCategory(ctx context.Context, code string, upd cityops.Catego
 		set(&c.Names, upd.Names)
 		set(&c.Urgent, upd.Urgent)
 		set(&c.Active, upd.Active)
+		set(&c.HoursTimed, upd.HoursTimed)
+		set(&c.HoursUrgent, upd.HoursUrgent)
 		if err := c.Validate(); err != nil {
 			return err
 		}
@@ -115,8 +117,9 @@ func (d *DB) UpdateCategory(ctx context.Context, code string, upd cityops.Catego
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `update categories set sector_id = $1, name = $2, names = $3, urgent = $4, active = $5
-			where id = $6`, sid[0], c.Name, marshalNames(c.Names), c.Urgent, c.Active, c.ID); err != nil {
+		if _, err := tx.ExecContext(ctx, `update categories set sector_id = $1, name = $2, names = $3, urgent = $4, active = $5,
+			hours_timed = $6, hours_urgent = $7 where id = $8`,
+			sid[0], c.Name, marshalNames(c.Names), c.Urgent, c.Active, c.HoursTimed, c.HoursUrgent, c.ID); err != nil {
 			return fmt.Errorf("update category: %w", err)
 		}
 		out = c

@@ -18,6 +18,7 @@ import (
 
 	"github.com/cityops/cityops"
 	"github.com/cityops/cityops/auth"
+	"github.com/cityops/cityops/workhours"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
 	_ "modernc.org/sqlite"             // registers "sqlite"
@@ -48,6 +49,8 @@ type DB struct {
 	Sessions cityops.SessionConfig
 	// Log receives storage warnings.
 	Log *slog.Logger
+	// Reports holds the city's rules of report handling.
+	Reports cityops.ReportConfig
 
 	areas     *areaCache
 	dummyOnce sync.Once
@@ -63,7 +66,9 @@ func Open(ctx context.Context, dsn, dataDir string) (*DB, error) {
 		PasswordParams: auth.DefaultParams,
 		Sessions:       cityops.SessionConfig{Idle: 30 * time.Minute, Lifetime: 12 * time.Hour},
 		Log:            slog.Default(),
-		areas:          &areaCache{},
+		Reports: cityops.ReportConfig{NightFrom: 0, NightTo: 7*60 + 30, Zone: time.FixedZone("ICT", 7*3600),
+			ConfirmDays: 7, ReopenDays: 14, Calendar: workhours.Default()},
+		areas: &areaCache{},
 	}
 	switch {
 	case dsn == "" || strings.HasPrefix(dsn, "file:") || strings.HasSuffix(dsn, ".db"):

@@ -78,7 +78,7 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 	loginsFile := filepath.Join(dbf.data, "demo-logins.txt")
 	if *loadDemo {
 		sys := cityops.NewContextWithActor(ctx, cityops.SystemActor())
-		svc := demo.Services{Areas: db, Sectors: db, Agencies: db, Categories: db, Users: db}
+		svc := demo.Services{Areas: db, Sectors: db, Agencies: db, Categories: db, Users: db, Routing: db}
 		empty, err := demo.Empty(sys, svc)
 		if err != nil {
 			return fail(env.Stderr, exitError, err)
@@ -99,6 +99,7 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 		collectors.NewDBStatsCollector(db.SQL(), db.Dialect()))
 	srv, err := cityhttp.NewServer(cityhttp.Services{
 		Areas: db, Sectors: db, Agencies: db, Categories: db, Users: db, Auth: db, Ping: db.Ping,
+		Reports: db, Routing: db,
 	}, cityhttp.Config{
 		Addr: *addr, SecureCookies: *secure, MaxBodyBytes: *maxBody, TemplateDir: *templates, Registry: reg,
 	}, cat, log)

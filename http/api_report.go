@@ -1,0 +1,193 @@
+package http
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/cityops/cityops"
+)
+
+// reportCreated is the answer to a new report: the report, and once only
+// the citizen's token that lets them confirm, reopen and rate it.
+type reportCreated struct {
+	*cityops.Report
+	Token     string `json:"token,omitempty"`
+	StatusURL string `json:"status_url"`
+}
+
+// handleReportCreate takes a report from the public, an app or staff.
+// Staff may record the channel it came by (hotline, e-mail, social pages);
+// the public reports through the web or an app. A retried request with the
+// same Idempotency-Key returns the first report, not a second one.
+func (s *Server) handleReportCreate(w http.ResponseWriter, r *http.Request) error {
+	var in cityops.ReportInput
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	in.IdempotencyKey = r.Header.Get("Idempotency-Key")
+	staff := cityops.ActorFromContext(r.Context()).Can(cityops.PermReportsRead)
+	if !staff && in.Channel != "" && in.Channel != cityops.ChannelWeb && in.Channel != cityops.ChannelApp {
+		return &cityops.Error{Code: cityops.EINVALID, Message: "invalid input",
+			Fields: map[string]string{"channel": "only staff record reports taken by hotline, e-mail or social pages"}}
+	}
+	rep, token, err := s.Reports.CreateReport(r.Context(), &in)
+	if err != nil {
+		return err
+	}
+	status := http.StatusCreated
+	if token == "" {
+		status = http.StatusOK // an idempotent replay
+	}
+	loc := "/api/v1/reports/" + url.PathEscape(rep.Tracking)
+	w.Header().Set("Location", loc)
+	if !staff {
+		rep = rep.Public()
+	}
+	writeJSON(w, status, reportCreated{Report: rep, Token: token, StatusURL: "/r/" + rep.Tracking})
+	return nil
+}
+
+func (s *Server) handleReportIndex(w http.ResponseWriter, r *http.Request) error {
+	var v cityops.Validation
+	q := r.URL.Query()
+	f := cityops.ReportFilter{
+		Sector:        queryStr(r, "sector"),
+		Category:      queryStr(r, "category"),
+		Agency:        queryStr(r, "agency"),
+		Area:          queryStr(r, "area"),
+		Overdue:       queryBool(r, &v, "overdue"),
+		Text:          queryStr(r, "q"),
+		IncludeQueued: q.Get("queued") == "true",
+		Since:         queryTime(r, &v, "since"),
+		Until:         queryTime(r, &v, "until"),
+		Offset:        queryInt(r, &v, "offset", 0, 0, 1<<30),
+		Limit:         queryInt(r, &v, "limit", 50, 1, 1000),
+	}
+	if st := q.Get("status"); st != "" {
+		for _, x := range strings.Split(st, ",") {
+			if !oneOf(x, cityops.Statuses) {
+				v.Add("status", "%q is not a status; use %s", x, strings.Join(cityops.Statuses, ", "))
+			}
+			f.Status = append(f.Status, x)
+		}
+	}
+	if err := v.Err(); err != nil {
+		return err
+	}
+	reports, total, err := s.Reports.FindReports(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, list[*cityops.Report]{Items: reports, Total: total, Offset: f.Offset, Limit: f.Limit})
+	return nil
+}
+
+func oneOf(s string, list []string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// reportView is a report with its timeline and what the viewer may do next.
+type reportView struct {
+	*cityops.Report
+	Events  []*cityops.Event `json:"events"`
+	Actions []string         `json:"actions,omitempty"`
+}
+
+func (s *Server) handleReportView(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	rep, err := s.Reports.FindReportByTracking(ctx, r.PathValue("tracking"))
+	if err != nil {
+		return err
+	}
+	events, err := s.Reports.ReportEvents(ctx, rep.Tracking)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, reportView{Report: rep, Events: events, Actions: actionsFor(cityops.ActorFromContext(ctx), rep)})
+	return nil
+}
+
+// actionsFor lists the actions the viewer could take now, for the UI.
+func actionsFor(a *cityops.Actor, rep *cityops.Report) []string {
+	var out []string
+	if a == nil || a.User == nil {
+		return nil
+	}
+	if a.User.Role == cityops.RoleOperator || a.User.Role == cityops.RoleAdmin {
+		out = append(out, cityops.AllowedActions(rep.Status, cityops.PartyCentre)...)
+	}
+	if a.User.AgencyCode != "" && a.User.AgencyCode == rep.Agency && a.User.Role != cityops.RoleSteering {
+		for _, x := range cityops.AllowedActions(rep.Status, cityops.PartyLead) {
+			if !oneOf(x, out) {
+				out = append(out, x)
+			}
+		}
+	}
+	return out
+}
+
+// handleReportAct moves a report through the workflow. Staff act with their
+// session or key; the citizen with the token given at submission.
+func (s *Server) handleReportAct(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		cityops.Action
+		Token string `json:"token"`
+	}
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	act := req.Action
+	act.Token = req.Token
+	if t := r.Header.Get("X-Citizen-Token"); t != "" {
+		act.Token = t
+	}
+	rep, err := s.Reports.Act(r.Context(), r.PathValue("tracking"), act)
+	if err != nil {
+		return err
+	}
+	if !cityops.ActorFromContext(r.Context()).Can(cityops.PermReportsRead) {
+		rep = rep.Public()
+	}
+	writeJSON(w, http.StatusOK, rep)
+	return nil
+}
+
+func (s *Server) handleRoutingRuleIndex(w http.ResponseWriter, r *http.Request) error {
+	rules, err := s.Routing.FindRoutingRules(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, list[*cityops.RoutingRule]{Items: rules, Total: len(rules)})
+	return nil
+}
+
+func (s *Server) handleRoutingRuleCreate(w http.ResponseWriter, r *http.Request) error {
+	var rule cityops.RoutingRule
+	if err := decodeJSON(r, &rule); err != nil {
+		return err
+	}
+	if err := s.Routing.CreateRoutingRule(r.Context(), &rule); err != nil {
+		return err
+	}
+	created(w, fmt.Sprintf("/api/v1/routing-rules/%d", rule.ID), &rule)
+	return nil
+}
+
+func (s *Server) handleRoutingRuleDelete(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := s.Routing.DeleteRoutingRule(r.Context(), id); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

@@ -1,0 +1,645 @@
+package storage
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cityops/cityops"
+	"github.com/cityops/cityops/auth"
+)
+
+var _ cityops.ReportService = (*DB)(nil)
+
+// trackingAlphabet leaves out 0/O, 1/I/L so codes read well over the phone.
+const trackingAlphabet = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+
+// newTracking returns an 8-character public code (31^8 ≈ 8.5·10^11).
+func newTracking() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	for i := range b {
+		b[i] = trackingAlphabet[int(b[i])%len(trackingAlphabet)]
+	}
+	return string(b)
+}
+
+const reportCols = `r.id, r.tracking, c.code, s.code, r.description, r.lat, r.lon, r.address, coalesce(a.code, ''), r.channel,
+	r.urgent, r.status, coalesce(g.code, ''), r.queued_until, r.due_at, r.received_at, r.updated_at, r.resolved_at,
+	r.closed_at, r.resolution, coalesce(d.tracking, ''), r.rating, r.rating_note, coalesce(t.code, ''), r.extension_to,
+	r.reporter_name, r.reporter_phone, r.reporter_email`
+
+const reportFrom = ` from reports r join categories c on c.id = r.category_id join sectors s on s.id = c.sector_id
+	left join areas a on a.id = r.area_id left join agencies g on g.id = r.agency_id
+	left join reports d on d.id = r.duplicate_of left join agencies t on t.id = r.transfer_to`
+
+func scanReport(row interface{ Scan(...any) error }) (*cityops.Report, error) {
+	var r cityops.Report
+	var lat, lon sql.NullFloat64
+	var queued, due, resolved, closed, ext sql.Null[time.Time]
+	var rating sql.NullInt64
+	if err := row.Scan(&r.ID, &r.Tracking, &r.Category, &r.Sector, &r.Description, &lat, &lon, &r.Address, &r.Area, &r.Channel,
+		&r.Urgent, &r.Status, &r.Agency, &queued, &due, &r.ReceivedAt, &r.UpdatedAt, &resolved,
+		&closed, &r.Resolution, &r.DuplicateOf, &rating, &r.RatingNote, &r.TransferTo, &ext,
+		&r.ReporterName, &r.ReporterPhone, &r.ReporterEmail); err != nil {
+		return nil, err
+	}
+	if lat.Valid && lon.Valid {
+		r.Lat, r.Lon = &lat.Float64, &lon.Float64
+	}
+	if rating.Valid {
+		n := int(rating.Int64)
+		r.Rating = &n
+	}
+	r.QueuedUntil, r.DueAt, r.ResolvedAt, r.ClosedAt, r.ExtensionTo = nullTime(queued), nullTime(due), nullTime(resolved), nullTime(closed), nullTime(ext)
+	r.ReceivedAt, r.UpdatedAt = r.ReceivedAt.UTC(), r.UpdatedAt.UTC()
+	r.ReporterVisible = true
+	return &r, nil
+}
+
+// CreateReport implements cityops.ReportService: one transaction validates,
+// locates, routes, sets the deadline and records the first events.
+func (d *DB) CreateReport(ctx context.Context, in *cityops.ReportInput) (*cityops.Report, string, error) {
+	if err := in.Validate(); err != nil {
+		return nil, "", err
+	}
+	var area *cityops.Area
+	if in.Lat != nil {
+		a, err := d.LocateArea(ctx, *in.Lat, *in.Lon, time.Time{})
+		if cityops.ErrorCode(err) == cityops.ENOTFOUND {
+			return nil, "", &cityops.Error{Code: cityops.EINVALID, Message: "invalid input",
+				Fields: map[string]string{"lat": "the location is outside the city's areas"}}
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		area = a
+	}
+	token := auth.NewToken(18)
+	var out *cityops.Report
+	err := d.inTx(ctx, func(tx *Tx) error {
+		if in.IdempotencyKey != "" {
+			r, err := scanReport(tx.QueryRowContext(ctx, `select `+reportCols+reportFrom+` where r.idempotency_key = $1`, in.IdempotencyKey))
+			if err == nil {
+				out, token = r, ""
+				return nil
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("idempotency: %w", err)
+			}
+		}
+		var catID, sectorID int64
+		var urgent, active bool
+		var hoursTimed, hoursUrgent int
+		err := tx.QueryRowContext(ctx, `select id, sector_id, urgent, active, hours_timed, hours_urgent from categories where code = $1`,
+			in.Category).Scan(&catID, &sectorID, &urgent, &active, &hoursTimed, &hoursUrgent)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && !active) {
+			return &cityops.Error{Code: cityops.EINVALID, Message: "invalid input",
+				Fields: map[string]string{"category": fmt.Sprintf("unknown category %q", in.Category)}}
+		}
+		if err != nil {
+			return fmt.Errorf("report category: %w", err)
+		}
+		var areaID int64
+		if area != nil {
+			areaID = area.ID
+		}
+		agencyID, why, err := route(ctx, tx, catID, sectorID, areaID)
+		if err != nil {
+			return err
+		}
+		status := cityops.StatusReceived
+		if agencyID != 0 {
+			status = cityops.StatusAssigned
+		}
+		start := tx.now
+		queued := d.morning(tx.now, urgent)
+		if queued != nil {
+			start = *queued
+		}
+		due := d.deadline(start, urgent, hoursTimed, hoursUrgent)
+		var lat, lon any
+		if in.Lat != nil {
+			lat, lon = *in.Lat, *in.Lon
+		}
+		var idem any
+		if in.IdempotencyKey != "" {
+			idem = in.IdempotencyKey
+		}
+		var id int64
+		for try := 0; ; try++ {
+			tracking := newTracking()
+			err = tx.QueryRowContext(ctx, `insert into reports (tracking, category_id, description, lat, lon, address, area_id,
+				channel, urgent, status, agency_id, queued_until, due_at, received_at, updated_at,
+				reporter_name, reporter_phone, reporter_email, citizen_token, idempotency_key)
+				values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) returning id`,
+				tracking, catID, in.Description, lat, lon, in.Address, nullID(areaID), in.Channel, urgent, status,
+				nullID(agencyID), timeArg(queued), due.UTC(), tx.now, tx.now, in.Name, in.Phone, in.Email,
+				auth.HashToken(token), idem).Scan(&id)
+			if isUnique(err) && try < 5 && !strings.Contains(err.Error(), "idempotency") {
+				continue // a tracking code collision: draw again
+			}
+			if err != nil {
+				return fmt.Errorf("create report: %w", err)
+			}
+			break
+		}
+		if err := addEvent(ctx, tx, id, "citizen", "receive", "", cityops.StatusReceived, 0, "", false); err != nil {
+			return err
+		}
+		if agencyID != 0 {
+			if err := addEvent(ctx, tx, id, "system", cityops.ActAssign, cityops.StatusReceived, cityops.StatusAssigned, agencyID, why, false); err != nil {
+				return err
+			}
+		}
+		r, err := scanReport(tx.QueryRowContext(ctx, `select `+reportCols+reportFrom+` where r.id = $1`, id))
+		if err != nil {
+			return fmt.Errorf("create report: %w", err)
+		}
+		out = r
+		return nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return out, token, nil
+}
+
+func nullID(id int64) any {
+	if id == 0 {
+		return nil
+	}
+	return id
+}
+
+// morning returns when a non-urgent report that arrives at t during the
+// night will be handled, or nil when it arrives in the day or is urgent.
+func (d *DB) morning(t time.Time, urgent bool) *time.Time {
+	c := d.Reports
+	if urgent || c.NightFrom == c.NightTo {
+		return nil
+	}
+	local := t.In(c.Zone)
+	min := local.Hour()*60 + local.Minute()
+	var night bool
+	if c.NightFrom < c.NightTo {
+		night = min >= c.NightFrom && min < c.NightTo
+	} else { // the night spans midnight, e.g. 22:00–06:00
+		night = min >= c.NightFrom || min < c.NightTo
+	}
+	if !night {
+		return nil
+	}
+	day := time.Date(local.Year(), local.Month(), local.Day(), 0, 0, 0, 0, c.Zone)
+	if min >= c.NightTo {
+		day = day.AddDate(0, 0, 1)
+	}
+	m := day.Add(time.Duration(c.NightTo) * time.Minute).UTC()
+	return &m
+}
+
+// deadline counts an urgent report's hours on the clock and a timed
+// report's in working hours.
+func (d *DB) deadline(start time.Time, urgent bool, hoursTimed, hoursUrgent int) time.Time {
+	if urgent {
+		return start.Add(time.Duration(hoursUrgent) * time.Hour).UTC()
+	}
+	return d.Reports.Calendar.Add(start, time.Duration(hoursTimed)*time.Hour).UTC()
+}
+
+func addEvent(ctx context.Context, tx *Tx, reportID int64, actor, action, from, to string, agencyID int64, note string, internal bool) error {
+	if _, err := tx.ExecContext(ctx, `insert into report_events (report_id, at, actor, action, from_status, to_status, agency_id, note, internal)
+		values ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, reportID, tx.now, actor, action, from, to, nullID(agencyID), note, internal); err != nil {
+		return fmt.Errorf("report event: %w", err)
+	}
+	return nil
+}
+
+// canSeeReporter reports whether the actor may see the reporter's identity
+// and contact: the centre, and staff of the lead or a supporting agency.
+func (d *DB) canSeeReporter(ctx context.Context, r *cityops.Report) bool {
+	a := cityops.ActorFromContext(ctx)
+	switch {
+	case a == nil:
+		return false
+	case a.System:
+		return true
+	case a.User == nil || !a.User.Active():
+		return false
+	case a.User.Role == cityops.RoleOperator || a.User.Role == cityops.RoleAdmin:
+		return true
+	case a.User.AgencyCode != "" && a.User.AgencyCode == r.Agency:
+		return true
+	}
+	if a.User.AgencyCode == "" {
+		return false
+	}
+	var n int
+	d.db.QueryRowContext(ctx, `select count(*) from report_supports x join agencies g on g.id = x.agency_id
+		where x.report_id = $1 and g.code = $2`, r.ID, a.User.AgencyCode).Scan(&n)
+	return n > 0
+}
+
+// redact removes what the viewer may not see.
+func (d *DB) redact(ctx context.Context, r *cityops.Report) *cityops.Report {
+	if a := cityops.ActorFromContext(ctx); !a.Can(cityops.PermReportsRead) {
+		return r.Public()
+	}
+	if !d.canSeeReporter(ctx, r) {
+		r.ReporterName, r.ReporterPhone, r.ReporterEmail, r.ReporterVisible = "", "", "", false
+	}
+	return r
+}
+
+// FindReportByTracking implements cityops.ReportService.
+func (d *DB) FindReportByTracking(ctx context.Context, tracking string) (*cityops.Report, error) {
+	r, err := scanReport(d.db.QueryRowContext(ctx, `select `+reportCols+reportFrom+` where r.tracking = $1`, strings.ToUpper(tracking)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("report", tracking)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find report: %w", err)
+	}
+	if err := d.loadSupporting(ctx, r); err != nil {
+		return nil, err
+	}
+	return d.redact(ctx, r), nil
+}
+
+func (d *DB) loadSupporting(ctx context.Context, r *cityops.Report) error {
+	rows, err := d.db.QueryContext(ctx, `select g.code from report_supports x join agencies g on g.id = x.agency_id
+		where x.report_id = $1 order by g.code`, r.ID)
+	if err != nil {
+		return fmt.Errorf("supporting agencies: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return err
+		}
+		r.Supporting = append(r.Supporting, c)
+	}
+	return rows.Err()
+}
+
+// FindReports implements cityops.ReportService. Staff of an agency see
+// the reports their agency leads or supports; ward officers those of their
+// area; the centre, the steering board and the public see all (the public
+// without personal data).
+func (d *DB) FindReports(ctx context.Context, f cityops.ReportFilter) ([]*cityops.Report, int, error) {
+	a := cityops.ActorFromContext(ctx)
+	if a != nil && a.User != nil {
+		switch a.User.Role {
+		case cityops.RoleAgencyOfficer, cityops.RoleAgencyHead:
+			f.Agency = &a.User.AgencyCode
+		case cityops.RoleWardOfficer:
+			if a.User.AgencyCode != "" {
+				f.Agency = &a.User.AgencyCode
+			} else {
+				f.Area = &a.User.AreaCode
+			}
+		}
+	}
+	var w where
+	if len(f.Status) > 0 {
+		ph := make([]string, len(f.Status))
+		args := make([]any, len(f.Status))
+		for i, s := range f.Status {
+			ph[i], args[i] = "?", s
+		}
+		w.add("r.status in ("+strings.Join(ph, ", ")+")", args...)
+	}
+	if f.Sector != nil {
+		w.add("s.code = ?", *f.Sector)
+	}
+	if f.Category != nil {
+		w.add("c.code = ?", *f.Category)
+	}
+	if f.Agency != nil {
+		w.add(`(g.code = ? or exists (select 1 from report_supports x join agencies sg on sg.id = x.agency_id
+			where x.report_id = r.id and sg.code = ?))`, *f.Agency, *f.Agency)
+	}
+	if f.Area != nil {
+		w.add(`r.area_id in (with recursive sub(id) as (select id from areas where code = ?
+			union all select a2.id from areas a2 join sub on a2.parent_id = sub.id) select id from sub)`, *f.Area)
+	}
+	now := d.Now().UTC()
+	if f.Overdue != nil {
+		open := `r.status in ('received', 'assigned', 'accepted', 'in_progress')`
+		if *f.Overdue {
+			w.add("r.due_at < ? and "+open, now)
+		} else {
+			w.add("not (r.due_at < ? and "+open+")", now)
+		}
+	}
+	if f.Text != nil && *f.Text != "" {
+		like := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(*f.Text)) + "%"
+		w.add(`(lower(r.description) like ? escape '\' or lower(r.address) like ? escape '\' or r.tracking = ?)`, like, like, strings.ToUpper(*f.Text))
+	}
+	if !f.IncludeQueued {
+		w.add("(r.queued_until is null or r.queued_until <= ?)", now)
+	}
+	if f.Since != nil {
+		w.add("r.received_at >= ?", f.Since.UTC())
+	}
+	if f.Until != nil {
+		w.add("r.received_at < ?", f.Until.UTC())
+	}
+	var total int
+	if err := d.db.QueryRowContext(ctx, `select count(*)`+reportFrom+w.String(), w.args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count reports: %w", err)
+	}
+	rows, err := d.db.QueryContext(ctx, `select `+reportCols+reportFrom+w.String()+` order by r.received_at desc, r.id desc`+
+		d.page(f.Offset, f.Limit), w.args...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("find reports: %w", err)
+	}
+	defer rows.Close()
+	out := []*cityops.Report{}
+	for rows.Next() {
+		r, err := scanReport(rows)
+		if err != nil {
+			return nil, 0, fmt.Errorf("find reports: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	for i, r := range out {
+		out[i] = d.redact(ctx, r)
+	}
+	return out, total, nil
+}
+
+// ReportEvents implements cityops.ReportService.
+func (d *DB) ReportEvents(ctx context.Context, tracking string) ([]*cityops.Event, error) {
+	staff := cityops.ActorFromContext(ctx).Can(cityops.PermReportsRead)
+	rows, err := d.db.QueryContext(ctx, `select e.id, e.at, e.actor, e.action, e.from_status, e.to_status, coalesce(g.code, ''),
+		e.note, e.internal from report_events e join reports r on r.id = e.report_id left join agencies g on g.id = e.agency_id
+		where r.tracking = $1 order by e.id`, strings.ToUpper(tracking))
+	if err != nil {
+		return nil, fmt.Errorf("report events: %w", err)
+	}
+	defer rows.Close()
+	out := []*cityops.Event{}
+	for rows.Next() {
+		var e cityops.Event
+		if err := rows.Scan(&e.ID, &e.At, &e.Actor, &e.Action, &e.From, &e.To, &e.Agency, &e.Note, &e.Internal); err != nil {
+			return nil, fmt.Errorf("report events: %w", err)
+		}
+		e.At = e.At.UTC()
+		if !staff {
+			if e.Internal {
+				continue
+			}
+			if strings.HasPrefix(e.Actor, "user:") || strings.HasPrefix(e.Actor, "apikey:") {
+				e.Actor = "staff" // staff names are not public
+			}
+		}
+		out = append(out, &e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		if _, err := d.FindReportByTracking(ctx, tracking); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// internalActions are recorded on the timeline for staff only.
+var internalActions = map[string]bool{
+	cityops.ActComment: true, cityops.ActDecline: true, cityops.ActRequestTransfer: true, cityops.ActDenyTransfer: true,
+	cityops.ActRequestExtension: true, cityops.ActApproveExtension: true, cityops.ActDenyExtension: true, cityops.ActAddSupport: true,
+}
+
+// Act implements cityops.ReportService.
+func (d *DB) Act(ctx context.Context, tracking string, act cityops.Action) (*cityops.Report, error) {
+	actor := cityops.ActorFromContext(ctx)
+	act.Note = strings.TrimSpace(act.Note)
+	act.Reason = strings.TrimSpace(act.Reason)
+	var out *cityops.Report
+	err := d.inTx(ctx, func(tx *Tx) error {
+		r, err := scanReport(tx.QueryRowContext(ctx, `select `+reportCols+reportFrom+` where r.tracking = $1`+d.forUpdate("r"), strings.ToUpper(tracking)))
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("report", tracking)
+		}
+		if err != nil {
+			return fmt.Errorf("act: %w", err)
+		}
+		var tokenHash string
+		if err := tx.QueryRowContext(ctx, `select citizen_token from reports where id = $1`, r.ID).Scan(&tokenHash); err != nil {
+			return fmt.Errorf("act: %w", err)
+		}
+		parties := partiesOf(actor, r)
+		who := actor.Name()
+		if act.Token != "" && subtle.ConstantTimeCompare([]byte(auth.HashToken(act.Token)), []byte(tokenHash)) == 1 {
+			parties = append(parties, cityops.PartyCitizen)
+			who = "citizen"
+		}
+		to, err := cityops.Transition(r.Status, act.Name, parties...)
+		if cityops.ErrorCode(err) == cityops.EFORBIDDEN && actor == nil && act.Token == "" {
+			return cityops.Errorf(cityops.EUNAUTHORIZED, "sign in, or give the citizen's token")
+		}
+		if err != nil {
+			return err
+		}
+		eventAgency := int64(0)
+		sets := map[string]any{}
+		var v cityops.Validation
+		agencyID := func(field string) int64 {
+			var id int64
+			var active bool
+			err := tx.QueryRowContext(ctx, `select id, active from agencies where code = $1`, act.Agency).Scan(&id, &active)
+			if act.Agency == "" {
+				v.Add(field, "is required")
+			} else if err != nil || !active {
+				v.Add(field, "unknown or inactive agency %q", act.Agency)
+			}
+			return id
+		}
+		note := act.Note
+		switch act.Name {
+		case cityops.ActAssign:
+			id := agencyID("agency")
+			sets["agency_id"], sets["transfer_to"] = id, nil
+			if act.Urgent != nil {
+				sets["urgent"] = *act.Urgent
+			}
+			eventAgency = id
+		case cityops.ActResolve:
+			v.Check(act.Note != "", "note", "say what was done; the citizen reads it")
+			v.Check(len([]rune(act.Note)) <= cityops.MaxDescription, "note", "is longer than %d characters", cityops.MaxDescription)
+			sets["resolution"], sets["resolved_at"] = act.Note, tx.now
+		case cityops.ActDecline, cityops.ActReject:
+			v.Check(act.Reason != "", "reason", "is required")
+			note = strings.TrimSpace(act.Reason + "\n" + act.Note)
+			if act.Name == cityops.ActDecline {
+				sets["agency_id"], sets["transfer_to"], sets["extension_to"] = nil, nil, nil
+			} else {
+				sets["closed_at"] = tx.now
+			}
+		case cityops.ActMarkDuplicate:
+			var target int64
+			var targetDup sql.NullInt64
+			err := tx.QueryRowContext(ctx, `select id, duplicate_of from reports where tracking = $1`, strings.ToUpper(act.Target)).Scan(&target, &targetDup)
+			switch {
+			case act.Target == "":
+				v.Add("target", "give the tracking code of the original report")
+			case err != nil:
+				v.Add("target", "unknown report %q", act.Target)
+			case target == r.ID:
+				v.Add("target", "a report cannot duplicate itself")
+			case targetDup.Valid:
+				target = targetDup.Int64 // follow to the original
+			}
+			sets["duplicate_of"], sets["closed_at"] = target, tx.now
+			note = strings.TrimSpace("→ " + strings.ToUpper(act.Target) + " " + act.Note)
+		case cityops.ActRequestTransfer:
+			id := agencyID("agency")
+			v.Check(act.Agency != r.Agency, "agency", "is already the lead agency")
+			v.Check(act.Note != "", "note", "give the reason for the transfer")
+			sets["transfer_to"] = id
+			eventAgency = id
+		case cityops.ActApproveTransfer, cityops.ActDenyTransfer:
+			if r.TransferTo == "" {
+				return cityops.Errorf(cityops.ECONFLICT, "no transfer has been requested")
+			}
+			if act.Name == cityops.ActApproveTransfer {
+				var id int64
+				tx.QueryRowContext(ctx, `select id from agencies where code = $1`, r.TransferTo).Scan(&id)
+				sets["agency_id"] = id
+				eventAgency = id
+			}
+			sets["transfer_to"] = nil
+		case cityops.ActRequestExtension:
+			switch {
+			case act.Due == nil:
+				v.Add("due", "give the new deadline")
+			case r.DueAt != nil && !act.Due.After(*r.DueAt):
+				v.Add("due", "must be later than the current deadline")
+			case !act.Due.After(tx.now):
+				v.Add("due", "must be in the future")
+			default:
+				sets["extension_to"] = act.Due.UTC()
+			}
+			v.Check(act.Note != "", "note", "give the reason for the extension")
+		case cityops.ActApproveExtension, cityops.ActDenyExtension:
+			if r.ExtensionTo == nil {
+				return cityops.Errorf(cityops.ECONFLICT, "no extension has been requested")
+			}
+			if act.Name == cityops.ActApproveExtension {
+				sets["due_at"] = *r.ExtensionTo
+			}
+			sets["extension_to"] = nil
+		case cityops.ActAddSupport:
+			id := agencyID("agency")
+			v.Check(act.Agency != r.Agency, "agency", "is the lead agency")
+			v.Check(act.Note != "", "note", "describe the supporting agency's task")
+			if err := v.Err(); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `insert into report_supports (report_id, agency_id, task, created_at) values ($1, $2, $3, $4)`,
+				r.ID, id, act.Note, tx.now)
+			if isUnique(err) {
+				return cityops.Errorf(cityops.ECONFLICT, "%s already supports this report", act.Agency)
+			}
+			if err != nil {
+				return fmt.Errorf("add support: %w", err)
+			}
+			eventAgency = id
+		case cityops.ActComment:
+			v.Check(act.Note != "", "note", "is required")
+		case cityops.ActConfirm, cityops.ActAutoClose:
+			sets["closed_at"] = tx.now
+		case cityops.ActReopen:
+			v.Check(act.Note != "", "note", "say what is still wrong")
+			if r.ResolvedAt != nil && tx.now.Sub(*r.ResolvedAt) > time.Duration(d.Reports.ReopenDays)*24*time.Hour {
+				return cityops.Errorf(cityops.ECONFLICT, "reports can be reopened for %d days after they are resolved", d.Reports.ReopenDays)
+			}
+			sets["resolved_at"], sets["closed_at"], sets["resolution"] = nil, nil, ""
+			if r.Agency == "" {
+				to = cityops.StatusReceived
+			}
+		case cityops.ActRate:
+			if r.Rating != nil {
+				return cityops.Errorf(cityops.ECONFLICT, "this report has been rated already")
+			}
+			v.Check(act.Rating >= 1 && act.Rating <= 5, "rating", "must be 1 to 5")
+			v.Check(len([]rune(act.Note)) <= 1000, "note", "is longer than 1000 characters")
+			sets["rating"], sets["rating_note"] = act.Rating, act.Note
+			note = fmt.Sprintf("%d/5 %s", act.Rating, act.Note)
+		}
+		if err := v.Err(); err != nil {
+			return err
+		}
+		if len([]rune(note)) > cityops.MaxDescription {
+			return &cityops.Error{Code: cityops.EINVALID, Message: "invalid input", Fields: map[string]string{"note": "is too long"}}
+		}
+		sets["status"], sets["updated_at"] = to, tx.now
+		var cols []string
+		var args []any
+		for k, val := range sets {
+			args = append(args, val)
+			cols = append(cols, fmt.Sprintf("%s = $%d", k, len(args)))
+		}
+		args = append(args, r.ID)
+		if _, err := tx.ExecContext(ctx, `update reports set `+strings.Join(cols, ", ")+fmt.Sprintf(` where id = $%d`, len(args)), args...); err != nil {
+			return fmt.Errorf("act %s: %w", act.Name, err)
+		}
+		if err := addEvent(ctx, tx, r.ID, who, act.Name, r.Status, to, eventAgency, note, internalActions[act.Name]); err != nil {
+			return err
+		}
+		r2, err := scanReport(tx.QueryRowContext(ctx, `select `+reportCols+reportFrom+` where r.id = $1`, r.ID))
+		if err != nil {
+			return fmt.Errorf("act: %w", err)
+		}
+		out = r2
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := d.loadSupporting(ctx, out); err != nil {
+		return nil, err
+	}
+	return d.redact(ctx, out), nil
+}
+
+// partiesOf returns the workflow parties the actor belongs to for r.
+func partiesOf(a *cityops.Actor, r *cityops.Report) []string {
+	switch {
+	case a == nil:
+		return nil
+	case a.System:
+		return []string{cityops.PartySystem, cityops.PartyCentre}
+	case a.User == nil || !a.User.Active():
+		return nil
+	}
+	var out []string
+	if a.User.Role == cityops.RoleOperator || a.User.Role == cityops.RoleAdmin {
+		out = append(out, cityops.PartyCentre)
+	}
+	if a.User.AgencyCode != "" && a.User.AgencyCode == r.Agency && a.User.Role != cityops.RoleSteering {
+		out = append(out, cityops.PartyLead)
+	}
+	return out
+}
+
+// forUpdate locks the selected row in PostgreSQL; SQLite's immediate
+// transactions already hold the write lock.
+func (d *DB) forUpdate(table string) string {
+	if d.dialect == Postgres {
+		return " for update of " + table
+	}
+	return ""
+}

@@ -174,23 +174,35 @@ func phoneOK(s string) bool {
 
 // ReportFilter selects reports for inboxes and public lists.
 type ReportFilter struct {
-	Status   []string
-	Sector   *string
-	Category *string
-	Agency   *string // lead or supporting
-	Area     *string // the area or any area below it
-	Overdue  *bool
-	Text     *string
+	Tracking   []string
+	Categories []string
+	Status     []string
+	Sector     *string
+	Category   *string
+	Agency     *string // lead or supporting
+	Area       *string // the area or any area below it
+	Overdue    *bool
+	Text       *string
 	// IncludeQueued shows reports still queued for the morning.
 	IncludeQueued bool
 	Since, Until  *time.Time
+	// UpdatedSince and UpdatedUntil bound the last change.
+	UpdatedSince, UpdatedUntil *time.Time
+	// Near keeps reports within Radius metres of a point.
+	Near          *Circle
 	Offset, Limit int
+}
+
+// Circle is a point and a radius in metres.
+type Circle struct {
+	Lat, Lon, Radius float64
 }
 
 // Event is one entry of a report's timeline: a transition or a note, with
 // who did it and when. Internal events are visible to staff only.
 type Event struct {
 	ID       int64     `json:"id"`
+	Tracking string    `json:"tracking,omitempty"` // set in lists that span reports
 	At       time.Time `json:"at"`
 	Actor    string    `json:"actor"` // "citizen", "system", a user's e-mail, an API key prefix
 	Action   string    `json:"action"`
@@ -229,6 +241,9 @@ type ReportService interface {
 	FindReports(ctx context.Context, f ReportFilter) ([]*Report, int, error)
 	// ReportEvents returns the timeline; internal notes only for staff.
 	ReportEvents(ctx context.Context, tracking string) ([]*Event, error)
+	// PublicEvents lists the public timeline entries of all reports in
+	// [since, until), oldest first, at most limit.
+	PublicEvents(ctx context.Context, since, until time.Time, limit int) ([]*Event, error)
 	// Act applies an action. ECONFLICT (with the allowed actions) for an
 	// action the status does not allow, EFORBIDDEN for one the actor may
 	// not take, EINVALID for missing fields.

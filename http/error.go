@@ -73,6 +73,10 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 	if code == cityops.EINTERNAL {
 		s.Log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
+	if strings.HasPrefix(r.URL.Path, open311Prefix) {
+		writeOpen311Error(w, r, err)
+		return
+	}
 	if wantsJSON(r) {
 		var body errorBody
 		body.Error.Code, body.Error.Message, body.Error.Fields = code, cityops.ErrorMessage(err), cityops.ErrorFields(err)

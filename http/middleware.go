@@ -67,6 +67,17 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			}
 			key = strings.TrimSpace(token)
 		}
+		if key == "" && strings.HasPrefix(r.URL.Path, open311Prefix) {
+			// Open311 clients send api_key as a parameter. The form is
+			// parsed here (within the body limit) and stays in r.PostForm.
+			if r.Method == http.MethodPost {
+				if err := r.ParseForm(); err != nil {
+					s.Error(w, r, cityops.Errorf(cityops.EINVALID, "the form could not be read"))
+					return
+				}
+			}
+			key = r.FormValue("api_key")
+		}
 		if key != "" {
 			a, err := s.Auth.ActorByAPIKey(ctx, key)
 			if err != nil {

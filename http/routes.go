@@ -51,6 +51,22 @@ func (s *Server) registerRoutes() {
 	s.route("GET /api/v1/reports/{tracking}", P.PermPublic, s.handleReportView)
 	s.route("POST /api/v1/reports/{tracking}/actions", P.PermPublic, s.handleReportAct)
 
+	// Open311 GeoReport v2. Reading is public (without personal data);
+	// submitting needs an API key with the open311:write scope.
+	s.route("GET /open311/v2/discovery.json", P.PermPublic, s.handleOpen311Discovery)
+	s.route("GET /open311/v2/discovery.xml", P.PermPublic, s.handleOpen311Discovery)
+	s.route("GET /open311/v2/services.json", P.PermPublic, s.handleOpen311Services)
+	s.route("GET /open311/v2/services.xml", P.PermPublic, s.handleOpen311Services)
+	s.route("GET /open311/v2/services/{code}", P.PermPublic, s.handleOpen311Definition)
+	s.route("GET /open311/v2/requests.json", P.PermPublic, s.handleOpen311Index)
+	s.route("GET /open311/v2/requests.xml", P.PermPublic, s.handleOpen311Index)
+	s.route("POST /open311/v2/requests.json", P.PermOpen311Write, s.handleOpen311Create)
+	s.route("POST /open311/v2/requests.xml", P.PermOpen311Write, s.handleOpen311Create)
+	s.route("GET /open311/v2/requests/{id}", P.PermPublic, s.handleOpen311View)
+	s.route("GET /open311/v2/tokens/{token}", P.PermPublic, s.handleOpen311Token)
+	s.route("GET /open311/v2/servicerequestupdates.json", P.PermPublic, s.handleOpen311Updates)
+	s.route("GET /open311/v2/servicerequestupdates.xml", P.PermPublic, s.handleOpen311Updates)
+
 	// API: staff accounts and machine clients.
 	s.route("GET /api/v1/me", P.PermStaff, s.handleMe)
 	s.route("GET /api/v1/users", P.PermUsersRead, s.handleUserIndex)

@@ -87,6 +87,19 @@ func (w *where) add(cond string, args ...any) {
 	w.conds = append(w.conds, b.String())
 }
 
+// in adds "col in (...)" for a non-empty list of values.
+func (w *where) in(col string, values []string) {
+	if len(values) == 0 {
+		return
+	}
+	ph := make([]string, len(values))
+	args := make([]any, len(values))
+	for i, v := range values {
+		ph[i], args[i] = "?", v
+	}
+	w.add(col+" in ("+strings.Join(ph, ", ")+")", args...)
+}
+
 func (w *where) String() string {
 	if len(w.conds) == 0 {
 		return ""

@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -307,13 +308,25 @@ func (d *DB) FindReports(ctx context.Context, f cityops.ReportFilter) ([]*cityop
 		}
 	}
 	var w where
-	if len(f.Status) > 0 {
-		ph := make([]string, len(f.Status))
-		args := make([]any, len(f.Status))
-		for i, s := range f.Status {
-			ph[i], args[i] = "?", s
-		}
-		w.add("r.status in ("+strings.Join(ph, ", ")+")", args...)
+	w.in("r.status", f.Status)
+	w.in("r.tracking", f.Tracking)
+	w.in("c.code", f.Categories)
+	if f.UpdatedSince != nil {
+		w.add("r.updated_at >= ?", f.UpdatedSince.UTC())
+	}
+	if f.UpdatedUntil != nil {
+		w.add("r.updated_at < ?", f.UpdatedUntil.UTC())
+	}
+	if c := f.Near; c != nil {
+		// An equirectangular distance: exact enough at city scale, and
+		// plain arithmetic on both databases. The bounding box lets an
+		// index help.
+		const mPerDeg = 111320.0
+		k := math.Cos(c.Lat * math.Pi / 180)
+		dLat, dLon := c.Radius/mPerDeg, c.Radius/(mPerDeg*math.Max(k, 0.01))
+		w.add("r.lat between ? and ? and r.lon between ? and ?", c.Lat-dLat, c.Lat+dLat, c.Lon-dLon, c.Lon+dLon)
+		w.add("((r.lat - ?) * ?) * ((r.lat - ?) * ?) + ((r.lon - ?) * ?) * ((r.lon - ?) * ?) <= ?",
+			c.Lat, mPerDeg, c.Lat, mPerDeg, c.Lon, mPerDeg*k, c.Lon, mPerDeg*k, c.Radius*c.Radius)
 	}
 	if f.Sector != nil {
 		w.add("s.code = ?", *f.Sector)
@@ -414,6 +427,27 @@ func (d *DB) ReportEvents(ctx context.Context, tracking string) ([]*cityops.Even
 		}
 	}
 	return out, nil
+}
+
+// PublicEvents implements cityops.ReportService.
+func (d *DB) PublicEvents(ctx context.Context, since, until time.Time, limit int) ([]*cityops.Event, error) {
+	rows, err := d.db.QueryContext(ctx, `select e.id, r.tracking, e.at, e.action, e.from_status, e.to_status, coalesce(g.code, ''), e.note
+		from report_events e join reports r on r.id = e.report_id left join agencies g on g.id = e.agency_id
+		where e.at >= $1 and e.at < $2 and not e.internal order by e.at, e.id limit $3`, since.UTC(), until.UTC(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("public events: %w", err)
+	}
+	defer rows.Close()
+	out := []*cityops.Event{}
+	for rows.Next() {
+		e := cityops.Event{Actor: "staff"}
+		if err := rows.Scan(&e.ID, &e.Tracking, &e.At, &e.Action, &e.From, &e.To, &e.Agency, &e.Note); err != nil {
+			return nil, fmt.Errorf("public events: %w", err)
+		}
+		e.At = e.At.UTC()
+		out = append(out, &e)
+	}
+	return out, rows.Err()
 }
 
 // internalActions are recorded on the timeline for staff only.

@@ -43,8 +43,9 @@ type Calendar struct {
 // deadline in the local time the office works in.
 func (c *Calendar) Location() *time.Location { return c.loc }
 
-// IsWorking reports whether t falls in working time. Spans are half-open:
-// with hours 07:30-11:30, 07:30 is working time and 11:30 is not.
+// IsWorking reports whether t falls in working time, so that callers can
+// tell whether an office is open now. Spans are half-open: with hours
+// 07:30-11:30, 07:30 is working time and 11:30 is not.
 func (c *Calendar) IsWorking(t time.Time) bool {
 	day, ns := c.split(t)
 	for _, s := range c.spansOn(day) {
@@ -80,6 +81,9 @@ func (c *Calendar) NextWorking(t time.Time) time.Time {
 // outside working time, counting begins at the next working moment. The
 // result may be the end of a span (e.g. 11:30, not the 13:30 after lunch),
 // so that Between(start, Add(start, d)) == d always holds.
+//
+// Holidays and ordinary weeks are skipped whole, so even thousands of
+// hours cost only a few steps.
 //
 // If d <= 0, Add returns start unchanged (same instant and location): no
 // time needs to elapse, so no working moment needs to be waited for.

@@ -51,11 +51,12 @@ func TestAdd(t *testing.T) {
 		// 30/4–1/5 2025: off 30 Apr–4 May, Sat 26 Apr worked.
 		{"April 2025", at(2025, 4, 29, 16, 0), 2 * time.Hour, at(2025, 5, 5, 8, 30)},
 		{"Tết 2027 estimate", at(2027, 2, 4, 16, 0), 2 * time.Hour, at(2027, 2, 12, 8, 30)},
-		// A week of 37.5h: 400h = 10 weeks (375h) + 25h; from Monday
-		// 2 Mar 2026 07:30 that is Mon 11 May (10 weeks on, and no
-		// holidays?) — no: Hùng Kings (Mon 27 Apr) and 30 Apr, 1 May are
-		// off, 3 working days = 22.5h, so 47.5h remain after 10 weeks:
-		// 6 days (45h) to Mon 18 May 17:00, then 2.5h on Tue 19 May.
+		// From Mon 2 Mar 2026 07:30: 8 full weeks (2 Mar–24 Apr) = 300h;
+		// week of 27 Apr loses Hùng Kings (Mon 27) and 30/4, 1/5, leaving
+		// 15h (315h); weeks of 4 and 11 May bring 390h; Mon 18 May adds
+		// 7.5h (397.5h); the last 2.5h end Tue 19 May 10:00.
+		{"exactly one week from a Sunday ends on Friday, not Monday", at(2026, 3, 8, 10, 0), 37*time.Hour + 30*time.Minute, at(2026, 3, 13, 17, 0)},
+		{"exactly three weeks from a Saturday", at(2026, 3, 7, 10, 0), 3 * (37*time.Hour + 30*time.Minute), at(2026, 3, 27, 17, 0)},
 		{"400 working hours", at(2026, 3, 2, 7, 30), 400 * time.Hour, at(2026, 5, 19, 10, 0)},
 		{"sub-second precision", at(2026, 3, 10, 11, 29).Add(59*time.Second + 999*time.Millisecond), 2 * time.Millisecond,
 			at(2026, 3, 10, 13, 30).Add(time.Millisecond)},
@@ -269,6 +270,8 @@ func TestAddBetweenProperty(t *testing.T) {
 				d = time.Duration(r.Int64N(int64(time.Hour)))
 			case 1:
 				d = time.Duration(r.IntN(50)) * 30 * time.Minute
+			case 2:
+				d = time.Duration(r.IntN(80)) * (7*time.Hour + 30*time.Minute) // whole default weeks and days
 			default:
 				d = time.Duration(r.Int64N(int64(600 * time.Hour)))
 			}
@@ -303,5 +306,44 @@ func BenchmarkAdd(b *testing.B) {
 				c.Add(start, d)
 			}
 		})
+	}
+}
+
+func TestWorkDaysUseMondaysHours(t *testing.T) {
+	c := testCalendar(t) // Monday 07:30-11:30,13:30-17:00; Wednesday off; Sat 10:00-11:00
+	tests := []struct {
+		name string
+		day  time.Time
+		want time.Duration
+	}{
+		{"extra Wednesday", at(2026, 3, 11, 0, 0), 7*time.Hour + 30*time.Minute},
+		{"ordinary Wednesday", at(2026, 3, 18, 0, 0), 0},
+		{"extra Saturday", at(2026, 3, 14, 0, 0), 7*time.Hour + 30*time.Minute},
+		{"ordinary Saturday", at(2026, 3, 21, 0, 0), time.Hour},
+		{"extra Sunday", at(2026, 3, 15, 0, 0), 7*time.Hour + 30*time.Minute},
+		{"holiday Friday", at(2026, 3, 6, 0, 0), 0},
+		{"ordinary Friday", at(2026, 3, 13, 0, 0), 5*time.Hour + 30*time.Minute},
+	}
+	for _, tt := range tests {
+		if got := c.Between(tt.day, tt.day.AddDate(0, 0, 1)); got != tt.want {
+			t.Errorf("%s %s: working time %v, want %v", tt.name, tt.day.Format(time.DateOnly), got, tt.want)
+		}
+	}
+	if got, want := c.IsWorking(at(2026, 3, 11, 13, 45)), true; got != want {
+		t.Errorf("IsWorking(extra Wednesday 13:45) = %v, want %v", got, want)
+	}
+}
+
+func TestConcurrentUse(t *testing.T) {
+	start := at(2026, 2, 13, 16, 0)
+	want := at(2026, 2, 23, 16, 30)
+	done := make(chan time.Time)
+	for range 8 {
+		go func() { done <- Default().Add(start, 8*time.Hour) }()
+	}
+	for range 8 {
+		if got := <-done; !got.Equal(want) {
+			t.Errorf("concurrent Add() = %s, want %s", got.Format(fmtT), want.Format(fmtT))
+		}
 	}
 }

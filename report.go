@@ -79,6 +79,7 @@ type Report struct {
 	// Pending requests awaiting the centre: a transfer or a new deadline.
 	TransferTo      string     `json:"transfer_to,omitempty"`
 	ExtensionTo     *time.Time `json:"extension_to,omitempty"`
+	Photos          []Photo    `json:"photos,omitempty"`
 	ReporterName    string     `json:"reporter_name,omitempty"`
 	ReporterPhone   string     `json:"reporter_phone,omitempty"`
 	ReporterEmail   string     `json:"reporter_email,omitempty"`
@@ -97,6 +98,19 @@ func (r *Report) Public() *Report {
 	c.TransferTo, c.ExtensionTo = "", nil
 	return &c
 }
+
+// Photo is a stored image shown with a report: by the citizen, or with the
+// agency's result.
+type Photo struct {
+	Hash   string `json:"hash"`
+	Thumb  string `json:"thumb"`
+	Width  int    `json:"width"`
+	Height int    `json:"height"`
+	Kind   string `json:"kind"` // "report" or "resolution"
+}
+
+// MaxPhotos is how many photos a citizen may attach to a report.
+const MaxPhotos = 5
 
 // Limits on report text.
 const (
@@ -118,6 +132,8 @@ type ReportInput struct {
 	// Consent is the reporter's agreement to the processing of their
 	// contact data; contact fields are refused without it.
 	Consent bool `json:"consent"`
+	// Photos are photos stored already (see the media package).
+	Photos []Photo `json:"-"`
 	// IdempotencyKey makes a retried submission return the first one.
 	IdempotencyKey string `json:"-"`
 }
@@ -159,6 +175,7 @@ func (in *ReportInput) Validate() error {
 	if (in.Name != "" || in.Phone != "" || in.Email != "") && !in.Consent {
 		v.Add("consent", "must be given to leave a name, phone or e-mail")
 	}
+	v.Check(len(in.Photos) <= MaxPhotos, "photos", "at most %d photos", MaxPhotos)
 	v.Check(len(in.IdempotencyKey) <= 200, "Idempotency-Key", "is longer than 200 characters")
 	return v.Err()
 }
@@ -224,7 +241,7 @@ type Action struct {
 	Reason string     `json:"reason"` // decline, reject
 	Urgent *bool      `json:"urgent"` // assign may change the priority
 	Token  string     `json:"-"`      // the citizen's token for citizen actions
-	Photo  string     `json:"photo"`  // resolve: a stored photo's hash
+	Photo  *Photo     `json:"-"`      // resolve: a stored photo of the result
 }
 
 // ReportService takes reports in and moves them through the workflow.

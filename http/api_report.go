@@ -22,9 +22,27 @@ type reportCreated struct {
 // the public reports through the web or an app. A retried request with the
 // same Idempotency-Key returns the first report, not a second one.
 func (s *Server) handleReportCreate(w http.ResponseWriter, r *http.Request) error {
-	var in cityops.ReportInput
-	if err := decodeJSON(r, &in); err != nil {
+	var req struct {
+		cityops.ReportInput
+		// Photos uploaded to /api/v1/photos before, as it answered.
+		Photos []struct {
+			Hash  string `json:"hash"`
+			Thumb string `json:"thumb"`
+		} `json:"photos"`
+	}
+	if err := decodeJSON(r, &req); err != nil {
 		return err
+	}
+	in := req.ReportInput
+	if len(req.Photos) > cityops.MaxPhotos {
+		return &cityops.Error{Code: cityops.EINVALID, Message: "invalid input", Fields: map[string]string{"photos": "at most 5 photos"}}
+	}
+	for _, ph := range req.Photos {
+		p, err := s.photoByHash(ph.Hash, ph.Thumb)
+		if err != nil {
+			return &cityops.Error{Code: cityops.EINVALID, Message: "invalid input", Fields: map[string]string{"photos": cityops.ErrorMessage(err)}}
+		}
+		in.Photos = append(in.Photos, p)
 	}
 	in.IdempotencyKey = r.Header.Get("Idempotency-Key")
 	staff := cityops.ActorFromContext(r.Context()).Can(cityops.PermReportsRead)

@@ -48,6 +48,15 @@ func jsonError(err error) error {
 		return cityops.Errorf(cityops.EINVALID, "the body is not valid JSON at byte %d: %s", syn.Offset, strings.TrimPrefix(syn.Error(), "json: "))
 	case errors.As(err, &typ):
 		field := typ.Field
+		// Embedded Go structs appear in the path by type name; clients
+		// know only the JSON names, which are lowercase.
+		for {
+			head, rest, ok := strings.Cut(field, ".")
+			if !ok || head == "" || head[0] < 'A' || head[0] > 'Z' {
+				break
+			}
+			field = rest
+		}
 		if field == "" {
 			return cityops.Errorf(cityops.EINVALID, "the body must be a JSON object")
 		}

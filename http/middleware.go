@@ -117,13 +117,23 @@ func (s *Server) clearSession(w http.ResponseWriter) {
 // answers 413.
 func (s *Server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > s.MaxBodyBytes {
-			s.Error(w, r, cityops.Errorf(cityops.ETOOLARGE, "request body is larger than %d bytes", s.MaxBodyBytes))
+		limit := s.MaxBodyBytes
+		if uploadPath(r.URL.Path) {
+			limit = s.MaxUploadBytes
+		}
+		if r.ContentLength > limit {
+			s.Error(w, r, cityops.Errorf(cityops.ETOOLARGE, "request body is larger than %d bytes", limit))
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, s.MaxBodyBytes)
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		next.ServeHTTP(w, r)
 	})
+}
+
+// uploadPath reports the paths whose bodies may carry photos.
+func uploadPath(p string) bool {
+	return p == "/api/v1/photos" || p == "/report" ||
+		(strings.HasPrefix(p, "/staff/reports/") && strings.HasSuffix(p, "/act"))
 }
 
 // securityHeaders sets the headers every response carries. Pages load

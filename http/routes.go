@@ -46,6 +46,8 @@ func (s *Server) registerRoutes() {
 
 	// API: field reports. Anyone may report and follow a report; what a
 	// viewer sees of it and may do to it depends on who they are.
+	s.route("POST /api/v1/photos", P.PermPublic, s.handlePhotoUpload)
+	s.route("GET /media/{file}", P.PermPublic, s.handleMedia)
 	s.route("POST /api/v1/reports", P.PermPublic, s.handleReportCreate)
 	s.route("GET /api/v1/reports", P.PermReportsRead, s.handleReportIndex)
 	s.route("GET /api/v1/reports/{tracking}", P.PermPublic, s.handleReportView)
@@ -79,8 +81,15 @@ func (s *Server) registerRoutes() {
 	s.route("POST /api/v1/apikeys", P.PermAPIKeysManage, s.handleAPIKeyCreate)
 	s.route("DELETE /api/v1/apikeys/{id}", P.PermAPIKeysManage, s.handleAPIKeyRevoke)
 
-	// Web pages.
+	// Public web pages: report, follow a report.
 	s.route("GET /{$}", P.PermPublic, s.handleRoot)
+	s.route("GET /report", P.PermPublic, s.handleReportForm)
+	s.route("POST /report", P.PermPublic, s.handleReportSubmit)
+	s.route("GET /r", P.PermPublic, s.handleStatusLookup)
+	s.route("GET /r/{tracking}", P.PermPublic, s.handleStatusPage)
+	s.route("POST /r/{tracking}", P.PermPublic, s.handleStatusAct)
+
+	// Staff web pages.
 	s.route("GET /login", P.PermPublic, s.handleLoginPage)
 	s.route("POST /login", P.PermPublic, s.handleLogin)
 	s.route("POST /logout", P.PermPublic, s.handleLogout)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/cityops/cityops"
 	"github.com/cityops/cityops/i18n"
+	"github.com/cityops/cityops/media"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -60,6 +61,10 @@ type Config struct {
 	TemplateDir string
 	// Registry receives the server's metrics; nil makes a private one.
 	Registry *prometheus.Registry
+	// Media stores uploaded photos; nil refuses photos.
+	Media *media.Store
+	// MaxUploadBytes limits bodies that carry photos.
+	MaxUploadBytes int64
 }
 
 // Server is the HTTP front of cityops.
@@ -94,6 +99,9 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 func NewServer(svc Services, cfg Config, cat *i18n.Catalog, log *slog.Logger) (*Server, error) {
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.MaxUploadBytes == 0 {
+		cfg.MaxUploadBytes = cityops.MaxPhotos*media.DefaultMaxBytes + 1<<20
 	}
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()

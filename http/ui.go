@@ -71,6 +71,13 @@ func (s *Server) funcs() map[string]any {
 	return map[string]any{
 		"join": strings.Join,
 		"add":  func(a, b int) int { return a + b },
+		"seq": func(from, to int) []int {
+			var out []int
+			for i := from; i <= to; i++ {
+				out = append(out, i)
+			}
+			return out
+		},
 		"repeat": func(n int, s string) string {
 			if n <= 0 {
 				return ""
@@ -115,7 +122,7 @@ func (s *Server) handleRoot(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, "/staff", http.StatusSeeOther)
 		return nil
 	}
-	http.Redirect(w, r, "/login", http.StatusSeeOther)
+	http.Redirect(w, r, "/report", http.StatusSeeOther)
 	return nil
 }
 

@@ -150,6 +150,11 @@ func (d *DB) CreateReport(ctx context.Context, in *cityops.ReportInput) (*cityop
 			}
 			break
 		}
+		for _, p := range in.Photos {
+			if err := addPhoto(ctx, tx, id, p, "report"); err != nil {
+				return err
+			}
+		}
 		if err := addEvent(ctx, tx, id, "citizen", "receive", "", cityops.StatusReceived, 0, "", false); err != nil {
 			return err
 		}
@@ -168,7 +173,22 @@ func (d *DB) CreateReport(ctx context.Context, in *cityops.ReportInput) (*cityop
 	if err != nil {
 		return nil, "", err
 	}
+	if err := d.loadSupporting(ctx, out); err != nil {
+		return nil, "", err
+	}
 	return out, token, nil
+}
+
+func addPhoto(ctx context.Context, tx *Tx, reportID int64, p cityops.Photo, kind string) error {
+	_, err := tx.ExecContext(ctx, `insert into report_photos (report_id, hash, thumb, width, height, kind, created_at)
+		values ($1, $2, $3, $4, $5, $6, $7)`, reportID, p.Hash, p.Thumb, p.Width, p.Height, kind, tx.now)
+	if isUnique(err) {
+		return nil // the same photo twice
+	}
+	if err != nil {
+		return fmt.Errorf("report photo: %w", err)
+	}
+	return nil
 }
 
 func nullID(id int64) any {
@@ -273,6 +293,23 @@ func (d *DB) FindReportByTracking(ctx context.Context, tracking string) (*cityop
 }
 
 func (d *DB) loadSupporting(ctx context.Context, r *cityops.Report) error {
+	prow, err := d.db.QueryContext(ctx, `select hash, thumb, width, height, kind from report_photos
+		where report_id = $1 order by created_at, hash`, r.ID)
+	if err != nil {
+		return fmt.Errorf("report photos: %w", err)
+	}
+	for prow.Next() {
+		var p cityops.Photo
+		if err := prow.Scan(&p.Hash, &p.Thumb, &p.Width, &p.Height, &p.Kind); err != nil {
+			prow.Close()
+			return err
+		}
+		r.Photos = append(r.Photos, p)
+	}
+	prow.Close()
+	if err := prow.Err(); err != nil {
+		return err
+	}
 	rows, err := d.db.QueryContext(ctx, `select g.code from report_supports x join agencies g on g.id = x.agency_id
 		where x.report_id = $1 order by g.code`, r.ID)
 	if err != nil {
@@ -514,6 +551,11 @@ func (d *DB) Act(ctx context.Context, tracking string, act cityops.Action) (*cit
 			v.Check(act.Note != "", "note", "say what was done; the citizen reads it")
 			v.Check(len([]rune(act.Note)) <= cityops.MaxDescription, "note", "is longer than %d characters", cityops.MaxDescription)
 			sets["resolution"], sets["resolved_at"] = act.Note, tx.now
+			if act.Photo != nil && v.Err() == nil {
+				if err := addPhoto(ctx, tx, r.ID, *act.Photo, "resolution"); err != nil {
+					return err
+				}
+			}
 		case cityops.ActDecline, cityops.ActReject:
 			v.Check(act.Reason != "", "reason", "is required")
 			note = strings.TrimSpace(act.Reason + "\n" + act.Note)

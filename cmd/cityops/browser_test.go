@@ -69,7 +69,7 @@ func TestBrowserDemo(t *testing.T) {
 	email, pw := demoLogin(t, dir, "admin")
 
 	if err := chromedp.Do(ctx,
-		chromedp.Navigate(base+"/"),
+		chromedp.Navigate(base+"/staff"),
 		chromedp.WaitVisible(`input[name=email]`),
 	); err != nil {
 		t.Fatalf("sign-in page: %v", err)

@@ -15,6 +15,7 @@ import (
 	"github.com/cityops/cityops/demo"
 	cityhttp "github.com/cityops/cityops/http"
 	"github.com/cityops/cityops/i18n"
+	"github.com/cityops/cityops/media"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -102,6 +103,7 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 		Reports: db, Routing: db,
 	}, cityhttp.Config{
 		Addr: *addr, SecureCookies: *secure, MaxBodyBytes: *maxBody, TemplateDir: *templates, Registry: reg,
+		Media: &media.Store{Dir: filepath.Join(dbf.data, "media")},
 	}, cat, log)
 	if err != nil {
 		return fail(env.Stderr, exitError, err)

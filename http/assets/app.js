@@ -29,6 +29,7 @@
   async function draw(el) {
     const map = L.map(el, { zoomSnap: 0.25, attributionControl: true });
     const highlight = el.dataset.highlight || "";
+    const picking = el.dataset.pick !== undefined;
     const res = await fetch(el.dataset.geojson, { headers: { Accept: "application/geo+json" } });
     if (!res.ok) {
       el.textContent = "HTTP " + res.status;
@@ -43,7 +44,7 @@
       onEachFeature: (f, l) => {
         const p = f.properties;
         l.bindTooltip(p.name + " (" + p.code + ")" + (p.approximate ? " · " + el.dataset.approxLabel : ""), { sticky: true });
-        if (p.depth > 0) l.on("click", () => { window.location.href = p.url; });
+        if (p.depth > 0 && !picking) l.on("click", () => { window.location.href = p.url; });
         if (p.code === highlight) focus = l;
       },
     }).addTo(map);
@@ -55,7 +56,39 @@
     if (bounds.isValid()) map.fitBounds(bounds, { padding: [10, 10] });
     else map.setView([16.46, 107.59], 10);
     el.dataset.features = String(data.features.length);
+    if (picking) pick(el, map);
     el.classList.add("drawn");
+  }
+
+  // pick lets a citizen choose the report's location: a tap on the map or
+  // the browser's geolocation fills the form's lat/lon fields.
+  function pick(el, map) {
+    const form = el.closest("form");
+    const lat = form.querySelector("input[name=lat]");
+    const lon = form.querySelector("input[name=lon]");
+    const status = document.getElementById("pick-status");
+    let marker = null;
+    function set(latlng, zoom) {
+      lat.value = latlng.lat.toFixed(6);
+      lon.value = latlng.lng.toFixed(6);
+      if (marker) marker.setLatLng(latlng);
+      else marker = L.circleMarker(latlng, { radius: 9, color: "#000", weight: 2, fillColor: "#ffd400", fillOpacity: 1 }).addTo(map);
+      if (zoom) map.setView(latlng, Math.max(map.getZoom(), 14));
+      if (status) status.textContent = status.dataset.chosen + ": " + lat.value + ", " + lon.value;
+      el.dataset.picked = "1";
+    }
+    if (lat.value && lon.value) set(L.latLng(+lat.value, +lon.value), true);
+    map.on("click", (e) => set(e.latlng, false));
+    const me = document.getElementById("locate-me");
+    if (me) {
+      if (!navigator.geolocation) me.hidden = true;
+      me.addEventListener("click", () => {
+        navigator.geolocation.getCurrentPosition(
+          (pos) => set(L.latLng(pos.coords.latitude, pos.coords.longitude), true),
+          () => { if (status) status.textContent = me.dataset.denied; },
+          { enableHighAccuracy: true, timeout: 10000 });
+      });
+    }
   }
 
   document.addEventListener("DOMContentLoaded", () => {

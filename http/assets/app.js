@@ -57,7 +57,25 @@
     else map.setView([16.46, 107.59], 10);
     el.dataset.features = String(data.features.length);
     if (picking) pick(el, map);
+    if (el.dataset.points) points(el, map, !focus);
     el.classList.add("drawn");
+  }
+
+  // points draws reports on the map, coloured by state, each linking to
+  // its case page.
+  function points(el, map, fit) {
+    const list = JSON.parse(el.dataset.points || "[]") || [];
+    const colour = (p) => p.o ? "#b3261e" : (p.s === "resolved" || p.s === "closed") ? "#1d6b35" : p.s === "received" ? "#9a5b00" : "#2f6f9f";
+    const layer = L.featureGroup();
+    for (const p of list) {
+      L.circleMarker([p.lat, p.lon], { radius: 7, color: "#fff", weight: 2, fillColor: colour(p), fillOpacity: 0.95 })
+        .bindTooltip(p.t + (p.l ? " · " + p.l : ""))
+        .on("click", () => { window.location.href = "/staff/reports/" + p.t; })
+        .addTo(layer);
+    }
+    layer.addTo(map);
+    if (fit && list.length > 0) map.fitBounds(layer.getBounds(), { padding: [30, 30], maxZoom: 15 });
+    el.dataset.markers = String(list.length);
   }
 
   // pick lets a citizen choose the report's location: a tap on the map or

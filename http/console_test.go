@@ -1,0 +1,139 @@
+package http_test
+
+import (
+	"bytes"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/cityops/cityops"
+	"github.com/cityops/cityops/demo"
+	"github.com/cityops/cityops/storage"
+	"github.com/cityops/cityops/storage/storagetest"
+)
+
+// act posts a case-page form as a browser does.
+func (ts *testServer) act(session, tracking string, fields map[string]string, photo []byte) (*http.Response, string) {
+	ts.t.Helper()
+	var b bytes.Buffer
+	mw := multipart.NewWriter(&b)
+	for k, v := range fields {
+		mw.WriteField(k, v)
+	}
+	if photo != nil {
+		fw, _ := mw.CreateFormFile("photo", "result.png")
+		fw.Write(photo)
+	}
+	mw.Close()
+	req, _ := http.NewRequest("POST", ts.url+"/staff/reports/"+tracking+"/act", &b)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.AddCookie(&http.Cookie{Name: "cityops_session", Value: session})
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := client.Do(req)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	out, _ := io.ReadAll(res.Body)
+	return res, string(out)
+}
+
+func TestStaffConsole(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
+		ts := newTestServer(t, db)
+		if _, err := demo.Load(sysCtx(), demo.Services{Areas: db, Sectors: db, Agencies: db, Categories: db, Users: db, Routing: db}); err != nil {
+			t.Fatal(err)
+		}
+		mk := func(cat string, lat, lon float64, desc string) string {
+			r, _, err := db.CreateReport(sysCtx(), &cityops.ReportInput{Category: cat, Description: desc, Lat: &lat, Lon: &lon,
+				Phone: "0914 222 333", Consent: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r.Tracking
+		}
+		ward := mk("transport.encroachment", 16.474, 107.578, "Lấn chiếm vỉa hè trước chợ")
+		other := mk("environment.waste", 16.250, 108.050, "Rác ở bãi biển")
+
+		// The ward officer sees their ward's report only, with the reporter.
+		officer := ts.signIn(cityops.RoleWardOfficer, "UBND-P10", "P10")
+		res, body := ts.do("GET", "/staff/reports", officer, "")
+		if res.StatusCode != 200 || !strings.Contains(body, ward) || strings.Contains(body, other) || strings.Contains(body, `name="tracking"`) {
+			t.Fatalf("ward inbox = %d (want %s only, no bulk form)\n%s", res.StatusCode, ward, body)
+		}
+		res, body = ts.do("GET", "/staff/reports/"+ward, officer, "")
+		if res.StatusCode != 200 || !strings.Contains(body, "0914 222 333") || !strings.Contains(body, `data-action="accept"`) {
+			t.Fatalf("case page = %d\n%s", res.StatusCode, body)
+		}
+		if res, _ := ts.act(officer, ward, map[string]string{"action": "accept"}, nil); res.StatusCode != 303 {
+			t.Fatalf("accept = %d", res.StatusCode)
+		}
+		res, body = ts.act(officer, ward, map[string]string{"action": "resolve"}, nil)
+		if res.StatusCode != 400 || !strings.Contains(body, "say what was done") {
+			t.Fatalf("resolve without a note = %d", res.StatusCode)
+		}
+		res, body = ts.act(officer, ward, map[string]string{"action": "resolve", "note": "Đã giải tỏa"}, pngBytes(t, 80, 60))
+		if res.StatusCode != 303 {
+			t.Fatalf("resolve = %d %s", res.StatusCode, body)
+		}
+		_, body = ts.do("GET", "/staff/reports/"+ward+"?done=resolve", officer, "")
+		if !strings.Contains(body, "Đã giải tỏa") || !strings.Contains(body, "(resolution)") || !strings.Contains(body, "status-resolved") {
+			t.Errorf("resolved case page lacks the result or its photo")
+		}
+		res, body = ts.act(officer, ward, map[string]string{"action": "accept"}, nil)
+		if res.StatusCode != 409 || !strings.Contains(body, "allowed:") {
+			t.Errorf("accept a resolved report = %d", res.StatusCode)
+		}
+		// Another ward's officer may read the case but not act on it or see the reporter.
+		stranger := ts.signIn(cityops.RoleWardOfficer, "UBND-P08", "P08")
+		_, body = ts.do("GET", "/staff/reports/"+other, stranger, "")
+		if strings.Contains(body, "0914 222 333") || strings.Contains(body, `data-action=`) {
+			t.Errorf("a stranger sees the reporter or actions")
+		}
+
+		// The centre: every report, filters, bulk assignment.
+		op := ts.signIn(cityops.RoleOperator, "IOC", "")
+		_, body = ts.do("GET", "/staff/reports?status=all", op, "")
+		if !strings.Contains(body, ward) || !strings.Contains(body, other) || !strings.Contains(body, `name="tracking"`) {
+			t.Fatalf("centre inbox lacks reports or the bulk form")
+		}
+		if _, body := ts.do("GET", "/staff/reports?q=b%C3%A3i+bi%E1%BB%83n", op, ""); !strings.Contains(body, other) || strings.Contains(body, ward) {
+			t.Errorf("text search for 'bãi biển' did not find only %s", other)
+		}
+		if res, _ := ts.do("GET", "/staff/reports?status=lost", op, ""); res.StatusCode != 400 {
+			t.Errorf("bad status = %d", res.StatusCode)
+		}
+		third := mk("environment.waste", 16.462, 107.595, "Rác")
+		client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		form := url.Values{"agency": {"SNNMT"}, "tracking": {other, third}, "back": {"/staff/reports?status=all"}}
+		req, _ := http.NewRequest("POST", ts.url+"/staff/reports/assign", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(&http.Cookie{Name: "cityops_session", Value: op})
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 303 || !strings.Contains(res.Header.Get("Location"), "assigned+2+of+2") {
+			t.Fatalf("bulk assign = %d %s", res.StatusCode, res.Header.Get("Location"))
+		}
+		for _, tr := range []string{other, third} {
+			r, _ := db.FindReportByTracking(sysCtx(), tr)
+			if r.Agency != "SNNMT" {
+				t.Errorf("%s agency = %s after bulk assign", tr, r.Agency)
+			}
+		}
+		// Bulk assignment is the centre's: an officer's is refused per report.
+		req, _ = http.NewRequest("POST", ts.url+"/staff/reports/assign", strings.NewReader(url.Values{"agency": {"SXD"}, "tracking": {third}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(&http.Cookie{Name: "cityops_session", Value: officer})
+		res, _ = client.Do(req)
+		res.Body.Close()
+		if !strings.Contains(res.Header.Get("Location"), "assigned+0+of+1") {
+			t.Errorf("officer bulk assign went %s", res.Header.Get("Location"))
+		}
+	})
+}

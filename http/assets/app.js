@@ -28,6 +28,7 @@
 
   async function draw(el) {
     const map = L.map(el, { zoomSnap: 0.25, attributionControl: true });
+    el.leafletMap = map; // for the browser tests and the console's devtools
     const highlight = el.dataset.highlight || "";
     const picking = el.dataset.pick !== undefined;
     const res = await fetch(el.dataset.geojson, { headers: { Accept: "application/geo+json" } });

@@ -53,6 +53,12 @@ func (s *Server) registerRoutes() {
 	s.route("GET /api/v1/reports/{tracking}", P.PermPublic, s.handleReportView)
 	s.route("POST /api/v1/reports/{tracking}/actions", P.PermPublic, s.handleReportAct)
 
+	s.route("GET /api/v1/stream", P.PermReportsRead, s.handleStream)
+	s.route("GET /api/v1/webhooks", P.PermOrgWrite, s.handleWebhookIndex)
+	s.route("POST /api/v1/webhooks", P.PermOrgWrite, s.handleWebhookCreate)
+	s.route("DELETE /api/v1/webhooks/{id}", P.PermOrgWrite, s.handleWebhookDelete)
+	s.route("GET /api/v1/deliveries", P.PermOrgWrite, s.handleDeliveryIndex)
+
 	// Open311 GeoReport v2. Reading is public (without personal data);
 	// submitting needs an API key with the open311:write scope.
 	s.route("GET /open311/v2/discovery.json", P.PermPublic, s.handleOpen311Discovery)

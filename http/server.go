@@ -43,6 +43,9 @@ type Services struct {
 	Auth       cityops.AuthService
 	Reports    cityops.ReportService
 	Routing    cityops.RoutingService
+	Outbox     cityops.OutboxService
+	// Events feeds the live stream; nil turns it off.
+	Events EventSource
 	// Ping reports whether the database answers, for /readyz.
 	Ping func(ctx context.Context) error
 }
@@ -81,6 +84,8 @@ type Server struct {
 	assetHash string
 	routes    []Route
 	metrics   *metrics
+	// closing is closed when shutdown starts, to end open streams.
+	closing chan struct{}
 }
 
 // Route is one entry of the route table: the pattern, the permission every
@@ -106,7 +111,7 @@ func NewServer(svc Services, cfg Config, cat *i18n.Catalog, log *slog.Logger) (*
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
-	s := &Server{Services: svc, Config: cfg, Catalog: cat, Log: log, mux: http.NewServeMux()}
+	s := &Server{Services: svc, Config: cfg, Catalog: cat, Log: log, mux: http.NewServeMux(), closing: make(chan struct{})}
 	s.metrics = newMetrics(cfg.Registry)
 	h := sha256.New()
 	err := fs.WalkDir(assetsFS, "assets", func(path string, d fs.DirEntry, err error) error {
@@ -200,6 +205,7 @@ func (s *Server) Open() error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn),
 	}
+	s.srv.RegisterOnShutdown(func() { close(s.closing) })
 	go func() {
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.Log.Error("serve", "err", err)

@@ -163,6 +163,9 @@ func (d *DB) CreateReport(ctx context.Context, in *cityops.ReportInput) (*cityop
 				return err
 			}
 		}
+		if err := writeOutbox(ctx, tx, id, "report.created", "", false); err != nil {
+			return err
+		}
 		r, err := scanReport(tx.QueryRowContext(ctx, `select `+reportCols+reportFrom+` where r.id = $1`, id))
 		if err != nil {
 			return fmt.Errorf("create report: %w", err)
@@ -672,7 +675,11 @@ func (d *DB) Act(ctx context.Context, tracking string, act cityops.Action) (*cit
 		if _, err := tx.ExecContext(ctx, `update reports set `+strings.Join(cols, ", ")+fmt.Sprintf(` where id = $%d`, len(args)), args...); err != nil {
 			return fmt.Errorf("act %s: %w", act.Name, err)
 		}
-		if err := addEvent(ctx, tx, r.ID, who, act.Name, r.Status, to, eventAgency, note, internalActions[act.Name]); err != nil {
+		internal := internalActions[act.Name]
+		if err := addEvent(ctx, tx, r.ID, who, act.Name, r.Status, to, eventAgency, note, internal); err != nil {
+			return err
+		}
+		if err := writeOutbox(ctx, tx, r.ID, "report."+act.Name, note, internal); err != nil {
 			return err
 		}
 		r2, err := scanReport(tx.QueryRowContext(ctx, `select `+reportCols+reportFrom+` where r.id = $1`, r.ID))
@@ -697,7 +704,7 @@ func partiesOf(a *cityops.Actor, r *cityops.Report) []string {
 	case a == nil:
 		return nil
 	case a.System:
-		return []string{cityops.PartySystem, cityops.PartyCentre}
+		return []string{cityops.PartySystem, cityops.PartyCentre, cityops.PartyLead}
 	case a.User == nil || !a.User.Active():
 		return nil
 	}

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cityops/cityops"
@@ -16,6 +18,7 @@ import (
 	cityhttp "github.com/cityops/cityops/http"
 	"github.com/cityops/cityops/i18n"
 	"github.com/cityops/cityops/media"
+	"github.com/cityops/cityops/notify"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -32,6 +35,9 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 	idle := fs.Duration("session-idle", 30*time.Minute, "end staff sessions idle for this long")
 	lifetime := fs.Duration("session-lifetime", 12*time.Hour, "end staff sessions this long after sign-in")
 	shutdown := fs.Duration("shutdown-timeout", 20*time.Second, "how long in-flight requests may take to finish at shutdown")
+	smtpAddr := fs.String("smtp", "", "mail server `host:port` for e-mails to reporters; empty sends none")
+	smtpFrom := fs.String("smtp-from", "cityops@localhost", "sender `address` of e-mails")
+	publicURL := fs.String("public-url", "", "the `URL` citizens reach cityops at, for links in e-mails (default: the listen address)")
 	if st, err := parse(fs, args); st >= 0 {
 		if st == exitOK {
 			return st
@@ -95,12 +101,13 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 		}
 	}
 
+	hub := &notify.Hub{Outbox: db, Interval: 250 * time.Millisecond, Log: log}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewDBStatsCollector(db.SQL(), db.Dialect()))
 	srv, err := cityhttp.NewServer(cityhttp.Services{
 		Areas: db, Sectors: db, Agencies: db, Categories: db, Users: db, Auth: db, Ping: db.Ping,
-		Reports: db, Routing: db,
+		Reports: db, Routing: db, Outbox: db, Events: hub,
 	}, cityhttp.Config{
 		Addr: *addr, SecureCookies: *secure, MaxBodyBytes: *maxBody, TemplateDir: *templates, Registry: reg,
 		Media: &media.Store{Dir: filepath.Join(dbf.data, "media")},
@@ -112,6 +119,20 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 		return fail(env.Stderr, exitError, err)
 	}
 	log.Info("listening", "url", srv.URL(), "database", db.Dialect(), "version", cityops.Version)
+	if *publicURL == "" {
+		*publicURL = srv.URL()
+	}
+	// Background work stops before the database closes.
+	bg, stopBG := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); hub.Run(bg) }()
+	go func() {
+		defer wg.Done()
+		(&notify.Worker{Outbox: db, Client: &http.Client{Timeout: 15 * time.Second}, SMTPAddr: *smtpAddr, SMTPFrom: *smtpFrom,
+			PublicURL: *publicURL, Catalog: cat, Log: log, Interval: time.Second, Now: time.Now}).Run(bg)
+	}()
+	defer func() { stopBG(); wg.Wait() }()
 	fmt.Fprintf(env.Stdout, "cityops is running at %s\n", srv.URL())
 	if *loadDemo {
 		printLogins(env, srv.URL(), loginsFile)

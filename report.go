@@ -68,6 +68,9 @@ type Report struct {
 	// handling starts in the morning.
 	QueuedUntil *time.Time `json:"queued_until,omitempty"`
 	DueAt       *time.Time `json:"due_at,omitempty"`
+	// Escalation is 1 once the agency head was told the report is overdue,
+	// 2 once the centre was.
+	Escalation  int        `json:"escalation,omitempty"`
 	ReceivedAt  time.Time  `json:"received_at"`
 	UpdatedAt   time.Time  `json:"updated_at"`
 	ResolvedAt  *time.Time `json:"resolved_at,omitempty"`

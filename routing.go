@@ -67,4 +67,26 @@ type ReportConfig struct {
 	ReopenDays int
 	// Calendar counts timed deadlines in working hours.
 	Calendar WorkCalendar
+	// WarnBefore is how long before the deadline the handling agency is
+	// warned.
+	WarnBefore time.Duration
+	// EscalateAfter is how long after the deadline an overdue report that
+	// went to the agency head goes on to the operations centre.
+	EscalateAfter time.Duration
+}
+
+// Timer events: recorded on the timeline (for staff) and sent through the
+// outbox; they do not change a report's status.
+const (
+	EventDeadlineWarning = "deadline_warning"
+	EventEscalateHead    = "escalate_head"   // overdue: the agency head is told
+	EventEscalateCentre  = "escalate_centre" // still overdue: the centre is told
+)
+
+// TimerService runs the clock-driven parts of the workflow.
+type TimerService interface {
+	// RunTimers warns of deadlines, escalates overdue reports and closes
+	// resolved reports whose confirmation period ended. It returns how many
+	// reports it touched.
+	RunTimers(ctx context.Context) (int, error)
 }

@@ -27,6 +27,25 @@ import (
 	"github.com/cityops/cityops/i18n"
 )
 
+// Timers runs the clock-driven workflow (deadline warnings, escalation,
+// closing after the confirmation period) every interval until ctx ends.
+func Timers(ctx context.Context, t cityops.TimerService, interval time.Duration, log *slog.Logger) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		if n, err := t.RunTimers(ctx); err != nil && ctx.Err() == nil {
+			log.Error("timers", "err", err)
+		} else if n > 0 {
+			log.Info("timers", "reports", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
 // Worker fans events out into deliveries and makes the deliveries.
 type Worker struct {
 	Outbox cityops.OutboxService
@@ -163,16 +182,22 @@ func (w *Worker) email(d *cityops.Delivery) error {
 	if strings.ContainsAny(d.Target, "\r\n") {
 		return fmt.Errorf("bad address")
 	}
-	link := strings.TrimSuffix(w.PublicURL, "/") + "/r/" + ev.Tracking
+	base := strings.TrimSuffix(w.PublicURL, "/")
+	link, key := base+"/r/"+ev.Tracking, "mail.body"
+	subject := w.Catalog.T("vi", "mail.subject", ev.Tracking, w.Catalog.T("vi", "status."+ev.Status))
+	if ev.Internal { // an escalation, to staff
+		link, key = base+"/staff/reports/"+ev.Tracking, "mail.overdue"
+		subject = w.Catalog.T("vi", "mail.overdue_subject", ev.Tracking)
+	}
 	var body strings.Builder
 	for _, lang := range []string{"vi", "en"} {
-		body.WriteString(w.Catalog.T(lang, "mail.body", ev.Tracking, w.Catalog.T(lang, "status."+ev.Status)) + "\r\n")
+		body.WriteString(w.Catalog.T(lang, key, ev.Tracking, w.Catalog.T(lang, "status."+ev.Status)) + "\r\n")
 		if ev.Note != "" {
 			body.WriteString(ev.Note + "\r\n")
 		}
 		body.WriteString(link + "\r\n\r\n")
 	}
-	subject := mime.QEncoding.Encode("utf-8", w.Catalog.T("vi", "mail.subject", ev.Tracking, w.Catalog.T("vi", "status."+ev.Status)))
+	subject = mime.QEncoding.Encode("utf-8", subject)
 	msg := "From: " + w.SMTPFrom + "\r\nTo: " + d.Target + "\r\nSubject: " + subject +
 		"\r\nDate: " + w.Now().Format(time.RFC1123Z) + "\r\nMessage-ID: <delivery-" + strconv.FormatInt(d.ID, 10) + "@cityops>" +
 		"\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + body.String()

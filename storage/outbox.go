@@ -144,12 +144,48 @@ func (d *DB) FanOut(ctx context.Context, limit int) (int, error) {
 					return err
 				}
 			}
+			// Escalations go by e-mail to the agency's heads, then to the
+			// centre's operators.
+			var staff []string
+			switch e.typ {
+			case "report." + cityops.EventEscalateHead:
+				staff, err = staffEmails(ctx, tx, `u.role = 'agency_head' and g.code = $1`, e.agency)
+			case "report." + cityops.EventEscalateCentre:
+				staff, err = staffEmails(ctx, tx, `u.role = 'operator'`)
+			}
+			if err != nil {
+				return err
+			}
+			for _, addr := range staff {
+				if err := insert(cityops.DeliveryEmail, addr, nil, e); err != nil {
+					return err
+				}
+			}
 			last = e.id
 		}
 		_, err = tx.ExecContext(ctx, `update outbox_cursors set last_id = $1 where consumer = 'fanout'`, last)
 		return err
 	})
 	return n, err
+}
+
+// staffEmails returns the addresses of active users matching cond.
+func staffEmails(ctx context.Context, tx *Tx, cond string, args ...any) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, `select u.email from users u left join agencies g on g.id = u.agency_id
+		where u.disabled_at is null and `+cond+` order by u.email`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("staff e-mails: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var e string
+		if err := rows.Scan(&e); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
 }
 
 func activeWebhooks(ctx context.Context, tx *Tx) ([]*cityops.Webhook, error) {

@@ -33,7 +33,7 @@ func newTracking() string {
 const reportCols = `r.id, r.tracking, c.code, s.code, r.description, r.lat, r.lon, r.address, coalesce(a.code, ''), r.channel,
 	r.urgent, r.status, coalesce(g.code, ''), r.queued_until, r.due_at, r.received_at, r.updated_at, r.resolved_at,
 	r.closed_at, r.resolution, coalesce(d.tracking, ''), r.rating, r.rating_note, coalesce(t.code, ''), r.extension_to,
-	r.reporter_name, r.reporter_phone, r.reporter_email`
+	r.reporter_name, r.reporter_phone, r.reporter_email, r.escalation`
 
 const reportFrom = ` from reports r join categories c on c.id = r.category_id join sectors s on s.id = c.sector_id
 	left join areas a on a.id = r.area_id left join agencies g on g.id = r.agency_id
@@ -47,7 +47,7 @@ func scanReport(row interface{ Scan(...any) error }) (*cityops.Report, error) {
 	if err := row.Scan(&r.ID, &r.Tracking, &r.Category, &r.Sector, &r.Description, &lat, &lon, &r.Address, &r.Area, &r.Channel,
 		&r.Urgent, &r.Status, &r.Agency, &queued, &due, &r.ReceivedAt, &r.UpdatedAt, &resolved,
 		&closed, &r.Resolution, &r.DuplicateOf, &rating, &r.RatingNote, &r.TransferTo, &ext,
-		&r.ReporterName, &r.ReporterPhone, &r.ReporterEmail); err != nil {
+		&r.ReporterName, &r.ReporterPhone, &r.ReporterEmail, &r.Escalation); err != nil {
 		return nil, err
 	}
 	if lat.Valid && lon.Valid {
@@ -618,6 +618,7 @@ func (d *DB) Act(ctx context.Context, tracking string, act cityops.Action) (*cit
 			}
 			if act.Name == cityops.ActApproveExtension {
 				sets["due_at"] = *r.ExtensionTo
+				sets["escalation"], sets["warned_at"] = 0, nil // a new deadline, new warnings
 			}
 			sets["extension_to"] = nil
 		case cityops.ActAddSupport:

@@ -125,8 +125,9 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 	// Background work stops before the database closes.
 	bg, stopBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); hub.Run(bg) }()
+	go func() { defer wg.Done(); notify.Timers(bg, db, time.Minute, log) }()
 	go func() {
 		defer wg.Done()
 		(&notify.Worker{Outbox: db, Client: &http.Client{Timeout: 15 * time.Second}, SMTPAddr: *smtpAddr, SMTPFrom: *smtpFrom,

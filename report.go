@@ -261,6 +261,10 @@ type ReportService interface {
 	FindReports(ctx context.Context, f ReportFilter) ([]*Report, int, error)
 	// ReportEvents returns the timeline; internal notes only for staff.
 	ReportEvents(ctx context.Context, tracking string) ([]*Event, error)
+	// SimilarReports lists open reports of the category within the
+	// configured radius and time window of a point, nearest first, without
+	// personal data: a citizen may follow one instead of filing another.
+	SimilarReports(ctx context.Context, category string, lat, lon float64) ([]*Report, error)
 	// PublicEvents lists the public timeline entries of all reports in
 	// [since, until), oldest first, at most limit.
 	PublicEvents(ctx context.Context, since, until time.Time, limit int) ([]*Event, error)

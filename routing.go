@@ -67,6 +67,10 @@ type ReportConfig struct {
 	ReopenDays int
 	// Calendar counts timed deadlines in working hours.
 	Calendar WorkCalendar
+	// DuplicateRadius and DuplicateWindow bound the open reports of the
+	// same category suggested to a citizen as possibly the same problem.
+	DuplicateRadius float64 // metres
+	DuplicateWindow time.Duration
 	// WarnBefore is how long before the deadline the handling agency is
 	// warned.
 	WarnBefore time.Duration

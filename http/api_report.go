@@ -67,6 +67,24 @@ func (s *Server) handleReportCreate(w http.ResponseWriter, r *http.Request) erro
 	return nil
 }
 
+// handleReportNearby suggests open reports of the same category near a
+// point, so a citizen can follow one instead of filing a duplicate.
+func (s *Server) handleReportNearby(w http.ResponseWriter, r *http.Request) error {
+	var v cityops.Validation
+	cat := r.URL.Query().Get("category")
+	v.Check(cat != "", "category", "is required")
+	lat, lon := queryFloat(r, &v, "lat"), queryFloat(r, &v, "lon")
+	if err := v.Err(); err != nil {
+		return err
+	}
+	similar, err := s.Reports.SimilarReports(r.Context(), cat, lat, lon)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, list[*cityops.Report]{Items: similar, Total: len(similar)})
+	return nil
+}
+
 func (s *Server) handleReportIndex(w http.ResponseWriter, r *http.Request) error {
 	var v cityops.Validation
 	q := r.URL.Query()

@@ -54,6 +54,20 @@ func TestReportsAPI(t *testing.T) {
 				t.Errorf("%s = %d %s; want 400 naming %s", tt.name, res.StatusCode, out, tt.field)
 			}
 		}
+		// Similar open reports nearby: within 50 m, same category, no personal data.
+		res, out = ts.do("GET", "/api/v1/reports/nearby?category=environment.waste&lat=16.4742&lon=107.5782", "", "")
+		if res.StatusCode != 200 || !strings.Contains(out, created.Tracking) || strings.Contains(out, "0905") {
+			t.Errorf("nearby = %d %s", res.StatusCode, out)
+		}
+		if _, out := ts.do("GET", "/api/v1/reports/nearby?category=environment.waste&lat=16.4760&lon=107.5782", "", ""); !strings.Contains(out, `"total":0`) {
+			t.Errorf("200 m away = %s; want none", out)
+		}
+		if _, out := ts.do("GET", "/api/v1/reports/nearby?category=health.service&lat=16.4742&lon=107.5782", "", ""); !strings.Contains(out, `"total":0`) {
+			t.Errorf("other category = %s; want none", out)
+		}
+		if res, out := ts.do("GET", "/api/v1/reports/nearby?lat=16.4", "", ""); res.StatusCode != 400 || !strings.Contains(out, `"category"`) {
+			t.Errorf("bad nearby = %d %s", res.StatusCode, out)
+		}
 		// Staff: the operator takes a hotline report; the inbox shows what the agency leads.
 		op := ts.signIn(cityops.RoleOperator, "IOC", "")
 		res, out = ts.do("POST", "/api/v1/reports", op, `{"category":"environment.waste","description":"Gọi điện báo","address":"5 Hùng Vương","channel":"hotline","name":"C","consent":true}`)

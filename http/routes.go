@@ -50,6 +50,7 @@ func (s *Server) registerRoutes() {
 	s.route("GET /media/{file}", P.PermPublic, s.handleMedia)
 	s.route("POST /api/v1/reports", P.PermPublic, s.handleReportCreate)
 	s.route("GET /api/v1/reports", P.PermReportsRead, s.handleReportIndex)
+	s.route("GET /api/v1/reports/nearby", P.PermPublic, s.handleReportNearby)
 	s.route("GET /api/v1/reports/{tracking}", P.PermPublic, s.handleReportView)
 	s.route("POST /api/v1/reports/{tracking}/actions", P.PermPublic, s.handleReportAct)
 

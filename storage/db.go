@@ -67,7 +67,8 @@ func Open(ctx context.Context, dsn, dataDir string) (*DB, error) {
 		Sessions:       cityops.SessionConfig{Idle: 30 * time.Minute, Lifetime: 12 * time.Hour},
 		Log:            slog.Default(),
 		Reports: cityops.ReportConfig{NightFrom: 0, NightTo: 7*60 + 30, Zone: time.FixedZone("ICT", 7*3600),
-			ConfirmDays: 7, ReopenDays: 14, Calendar: workhours.Default(), WarnBefore: 4 * time.Hour, EscalateAfter: 24 * time.Hour},
+			ConfirmDays: 7, ReopenDays: 14, Calendar: workhours.Default(), WarnBefore: 4 * time.Hour, EscalateAfter: 24 * time.Hour,
+			DuplicateRadius: 50, DuplicateWindow: 30 * 24 * time.Hour},
 		areas: &areaCache{},
 	}
 	switch {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sort"
 	"strings"
 	"time"
 
@@ -467,6 +468,29 @@ func (d *DB) ReportEvents(ctx context.Context, tracking string) ([]*cityops.Even
 		}
 	}
 	return out, nil
+}
+
+// SimilarReports implements cityops.ReportService.
+func (d *DB) SimilarReports(ctx context.Context, category string, lat, lon float64) ([]*cityops.Report, error) {
+	since := d.Now().Add(-d.Reports.DuplicateWindow)
+	list, _, err := d.FindReports(cityops.NewContextWithActor(ctx, nil), cityops.ReportFilter{
+		Categories: []string{category}, Near: &cityops.Circle{Lat: lat, Lon: lon, Radius: d.Reports.DuplicateRadius},
+		Status: []string{cityops.StatusReceived, cityops.StatusAssigned, cityops.StatusAccepted, cityops.StatusInProgress},
+		Since: &since, IncludeQueued: true, Limit: 20,
+	})
+	if err != nil {
+		return nil, err
+	}
+	dist := func(r *cityops.Report) float64 {
+		k := math.Cos(lat * math.Pi / 180)
+		dy, dx := *r.Lat-lat, (*r.Lon-lon)*k
+		return dy*dy + dx*dx
+	}
+	sort.Slice(list, func(i, j int) bool { return dist(list[i]) < dist(list[j]) })
+	for i, r := range list {
+		list[i] = r.Public()
+	}
+	return list, nil
 }
 
 // PublicEvents implements cityops.ReportService.

@@ -95,7 +95,37 @@
       if (zoom) map.setView(latlng, Math.max(map.getZoom(), 14));
       if (status) status.textContent = status.dataset.chosen + ": " + lat.value + ", " + lon.value;
       el.dataset.picked = "1";
+      similar();
     }
+    // similar shows open reports of the same kind close by, so the citizen
+    // may follow one instead of filing the same problem again.
+    const box = document.getElementById("nearby");
+    const cat = form.querySelector("select[name=category]");
+    async function similar() {
+      if (!box || !cat.value || !lat.value) return;
+      const q = new URLSearchParams({ category: cat.value, lat: lat.value, lon: lon.value });
+      const res = await fetch("/api/v1/reports/nearby?" + q, { headers: { Accept: "application/json" } });
+      if (!res.ok) return;
+      const data = await res.json();
+      box.replaceChildren();
+      if (!data.items.length) { box.hidden = true; return; }
+      const h = document.createElement("p");
+      h.textContent = box.dataset.title;
+      const ul = document.createElement("ul");
+      for (const r of data.items) {
+        const li = document.createElement("li");
+        const a = document.createElement("a");
+        a.href = "/r/" + r.tracking;
+        a.textContent = box.dataset.follow + " " + r.tracking;
+        const d = document.createElement("span");
+        d.textContent = " — " + r.description.slice(0, 120);
+        li.append(a, d);
+        ul.append(li);
+      }
+      box.append(h, ul);
+      box.hidden = false;
+    }
+    if (cat) cat.addEventListener("change", similar);
     if (lat.value && lon.value) set(L.latLng(+lat.value, +lon.value), true);
     map.on("click", (e) => set(e.latlng, false));
     const me = document.getElementById("locate-me");

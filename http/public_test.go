@@ -164,6 +164,26 @@ func TestPublicReportPages(t *testing.T) {
 		if res, _ := ts.do("GET", "/r/NOPE2345", "", ""); res.StatusCode != 404 {
 			t.Errorf("unknown code = %d", res.StatusCode)
 		}
+		// The public list, map and figures: no personal data.
+		res, body = ts.do("GET", "/reports?status=closed", "", "")
+		if res.StatusCode != 200 || !strings.Contains(body, tracking) || strings.Contains(body, "0905") || !strings.Contains(body, `data-link="/r/"`) {
+			t.Errorf("public list = %d", res.StatusCode)
+		}
+		if res, _ := ts.do("GET", "/reports?status=lost", "", ""); res.StatusCode != 400 {
+			t.Errorf("bad status = %d", res.StatusCode)
+		}
+		res, body = ts.do("GET", "/stats?days=30", "", "")
+		if res.StatusCode != 200 || !strings.Contains(body, "Theo cơ quan xử lý") || !strings.Contains(body, "Công ty Môi trường và Công trình đô thị Huế") ||
+			!strings.Contains(body, "5.0/5 (1)") {
+			t.Errorf("stats page = %d\n%s", res.StatusCode, body)
+		}
+		res, body = ts.do("GET", "/api/v1/stats?by=area&days=7", "", "")
+		if res.StatusCode != 200 || !strings.Contains(body, `"key":"P10"`) || !strings.Contains(body, `"resolved":1`) {
+			t.Errorf("stats API = %d %s", res.StatusCode, body)
+		}
+		if res, body := ts.do("GET", "/api/v1/stats?by=planet", "", ""); res.StatusCode != 400 || !strings.Contains(body, `"by"`) {
+			t.Errorf("bad grouping = %d %s", res.StatusCode, body)
+		}
 		// Photo upload API.
 		req, _ := http.NewRequest("POST", ts.url+"/api/v1/photos", bytes.NewReader(pngBytes(t, 32, 32)))
 		req.Header.Set("Content-Type", "image/png")

@@ -44,6 +44,7 @@ type Services struct {
 	Reports    cityops.ReportService
 	Routing    cityops.RoutingService
 	Outbox     cityops.OutboxService
+	Stats      cityops.StatsService
 	// Events feeds the live stream; nil turns it off.
 	Events EventSource
 	// Ping reports whether the database answers, for /readyz.

@@ -71,6 +71,13 @@ func (s *Server) funcs() map[string]any {
 	return map[string]any{
 		"join": strings.Join,
 		"add":  func(a, b int) int { return a + b },
+		"pct": func(n, of int) string {
+			if of == 0 {
+				return "—"
+			}
+			return fmt.Sprintf("%.0f%%", 100*float64(n)/float64(of))
+		},
+		"num1": func(f float64) string { return fmt.Sprintf("%.1f", f) },
 		"seq": func(from, to int) []int {
 			var out []int
 			for i := from; i <= to; i++ {

@@ -71,7 +71,7 @@
     for (const p of list) {
       L.circleMarker([p.lat, p.lon], { radius: 7, color: "#fff", weight: 2, fillColor: colour(p), fillOpacity: 0.95 })
         .bindTooltip(p.t + (p.l ? " · " + p.l : ""))
-        .on("click", () => { window.location.href = "/staff/reports/" + p.t; })
+        .on("click", () => { window.location.href = (el.dataset.link || "/staff/reports/") + p.t; })
         .addTo(layer);
     }
     layer.addTo(map);

@@ -53,6 +53,7 @@ type DB struct {
 	Reports cityops.ReportConfig
 
 	areas     *areaCache
+	intake    *intake
 	dummyOnce sync.Once
 	dummy     string
 }
@@ -106,6 +107,7 @@ func Open(ctx context.Context, dsn, dataDir string) (*DB, error) {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	d.db = db
+	d.intake = newIntake(d)
 	if d.dialect == SQLite {
 		// One writer at a time is SQLite's model; several connections still
 		// read in parallel under WAL, and busy_timeout makes writers queue.
@@ -169,6 +171,7 @@ func (d *DB) SQL() *sql.DB { return d.db }
 // Close closes the pool. For SQLite it checkpoints the WAL first so the
 // database file is complete on its own.
 func (d *DB) Close() error {
+	d.intake.shutdown()
 	if d.dialect == SQLite {
 		if _, err := d.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
 			d.Log.Warn("wal checkpoint at close", "err", err)

@@ -82,9 +82,18 @@ func (d *DB) CreateReport(ctx context.Context, in *cityops.ReportInput) (*cityop
 		}
 		area = a
 	}
-	token := auth.NewToken(18)
+	res := d.intake.submit(ctx, &intakeReq{in: in, area: area, token: auth.NewToken(18)})
+	if res.err != nil {
+		return nil, "", res.err
+	}
+	return res.r, res.token, nil
+}
+
+// createReport stores one report inside tx: the batch transaction of the
+// intake, each report under a savepoint of its own.
+func (d *DB) createReport(ctx context.Context, tx *Tx, in *cityops.ReportInput, area *cityops.Area, token string) (*cityops.Report, string, error) {
 	var out *cityops.Report
-	err := d.inTx(ctx, func(tx *Tx) error {
+	err := func() error {
 		if in.IdempotencyKey != "" {
 			r, err := scanReport(tx.QueryRowContext(ctx, `select `+reportCols+reportFrom+` where r.idempotency_key = $1`, in.IdempotencyKey))
 			if err == nil {
@@ -134,8 +143,18 @@ func (d *DB) CreateReport(ctx context.Context, in *cityops.ReportInput) (*cityop
 			idem = in.IdempotencyKey
 		}
 		var id int64
-		for try := 0; ; try++ {
-			tracking := newTracking()
+		tracking := newTracking()
+		for try := 0; try < 5; try++ { // a collision needs 31^8 bad luck
+			var n int
+			if err := tx.QueryRowContext(ctx, `select count(*) from reports where tracking = $1`, tracking).Scan(&n); err != nil {
+				return fmt.Errorf("create report: %w", err)
+			}
+			if n == 0 {
+				break
+			}
+			tracking = newTracking()
+		}
+		{
 			err = tx.QueryRowContext(ctx, `insert into reports (tracking, category_id, description, lat, lon, address, area_id,
 				channel, urgent, status, agency_id, queued_until, due_at, received_at, updated_at,
 				reporter_name, reporter_phone, reporter_email, citizen_token, idempotency_key)
@@ -143,13 +162,9 @@ func (d *DB) CreateReport(ctx context.Context, in *cityops.ReportInput) (*cityop
 				tracking, catID, in.Description, lat, lon, in.Address, nullID(areaID), in.Channel, urgent, status,
 				nullID(agencyID), timeArg(queued), due.UTC(), tx.now, tx.now, in.Name, in.Phone, in.Email,
 				auth.HashToken(token), idem).Scan(&id)
-			if isUnique(err) && try < 5 && !strings.Contains(err.Error(), "idempotency") {
-				continue // a tracking code collision: draw again
-			}
 			if err != nil {
 				return fmt.Errorf("create report: %w", err)
 			}
-			break
 		}
 		for _, p := range in.Photos {
 			if err := addPhoto(ctx, tx, id, p, "report"); err != nil {
@@ -173,11 +188,11 @@ func (d *DB) CreateReport(ctx context.Context, in *cityops.ReportInput) (*cityop
 		}
 		out = r
 		return nil
-	})
+	}()
 	if err != nil {
 		return nil, "", err
 	}
-	if err := d.loadSupporting(ctx, out); err != nil {
+	if err := d.loadSupportingTx(ctx, tx, out); err != nil {
 		return nil, "", err
 	}
 	return out, token, nil
@@ -297,7 +312,16 @@ func (d *DB) FindReportByTracking(ctx context.Context, tracking string) (*cityop
 }
 
 func (d *DB) loadSupporting(ctx context.Context, r *cityops.Report) error {
-	prow, err := d.db.QueryContext(ctx, `select hash, thumb, width, height, kind from report_photos
+	return loadSupporting(ctx, d.db, r)
+}
+
+func (d *DB) loadSupportingTx(ctx context.Context, tx *Tx, r *cityops.Report) error {
+	return loadSupporting(ctx, tx, r)
+}
+
+// loadSupporting loads a report's photos and supporting agencies.
+func loadSupporting(ctx context.Context, q queryer, r *cityops.Report) error {
+	prow, err := q.QueryContext(ctx, `select hash, thumb, width, height, kind from report_photos
 		where report_id = $1 order by created_at, hash`, r.ID)
 	if err != nil {
 		return fmt.Errorf("report photos: %w", err)
@@ -314,7 +338,7 @@ func (d *DB) loadSupporting(ctx context.Context, r *cityops.Report) error {
 	if err := prow.Err(); err != nil {
 		return err
 	}
-	rows, err := d.db.QueryContext(ctx, `select g.code from report_supports x join agencies g on g.id = x.agency_id
+	rows, err := q.QueryContext(ctx, `select g.code from report_supports x join agencies g on g.id = x.agency_id
 		where x.report_id = $1 order by g.code`, r.ID)
 	if err != nil {
 		return fmt.Errorf("supporting agencies: %w", err)

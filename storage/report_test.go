@@ -3,6 +3,7 @@ package storage_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"strings"
 	"testing"
 	"time"
@@ -369,6 +370,53 @@ func TestReportIdempotency(t *testing.T) {
 		}
 		if _, n, _ := db.FindReports(sys(), cityops.ReportFilter{IncludeQueued: true}); n != 1 {
 			t.Fatalf("%d reports after a retry, want 1", n)
+		}
+	})
+}
+
+// TestReportIntakeConcurrent sends many reports at once, some bad: the
+// good ones are all stored once, the bad ones refused, none lost.
+func TestReportIntakeConcurrent(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
+		loadDemo(t, db)
+		const n = 120
+		var wg sync.WaitGroup
+		errs := make([]error, n)
+		tracks := make([]string, n)
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				cat := "environment.waste"
+				if i%10 == 3 {
+					cat = "no.such.category"
+				}
+				r, _, err := db.CreateReport(context.Background(), &cityops.ReportInput{Category: cat, Description: fmt.Sprint("báo cáo ", i),
+					Lat: f(16.474), Lon: f(107.578), IdempotencyKey: fmt.Sprint("k", i%100)})
+				errs[i] = err
+				if err == nil {
+					tracks[i] = r.Tracking
+				}
+			}()
+		}
+		wg.Wait()
+		ok := map[string]bool{}
+		for i, err := range errs {
+			switch {
+			case i%10 == 3:
+				if cityops.ErrorCode(err) != cityops.EINVALID {
+					t.Errorf("report %d with a bad category: %v", i, err)
+				}
+			case err != nil:
+				t.Errorf("report %d: %v", i, err)
+			default:
+				ok[tracks[i]] = true
+			}
+		}
+		// Keys k0..k19 were used twice (i and i+100): one report each.
+		_, total, err := db.FindReports(sys(), cityops.ReportFilter{IncludeQueued: true})
+		if err != nil || total != len(ok) || total != 90 {
+			t.Fatalf("stored %d reports (%v), %d distinct answers; want 90", total, err, len(ok))
 		}
 	})
 }

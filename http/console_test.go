@@ -106,13 +106,45 @@ func TestStaffConsole(t *testing.T) {
 		if res, _ := ts.do("GET", "/staff/reports?status=lost", op, ""); res.StatusCode != 400 {
 			t.Errorf("bad status = %d", res.StatusCode)
 		}
+		// The operator's form records a hotline report with the reporter.
+		res, body = ts.do("GET", "/report", op, "")
+		if !strings.Contains(body, `id="channel"`) {
+			t.Errorf("operator's form lacks the channel")
+		}
+		if _, body := ts.do("GET", "/report", "", ""); strings.Contains(body, `id="channel"`) {
+			t.Errorf("the public form offers the channel")
+		}
+		var buf bytes.Buffer
+		mw := multipart.NewWriter(&buf)
+		for k, v := range map[string]string{"category": "utilities.power", "description": "Gọi điện: dây điện đứt", "address": "12 Lê Lợi",
+			"channel": "hotline", "name": "Bà Hoa", "phone": "0234 111", "consent": "yes", "submission": "op-1"} {
+			mw.WriteField(k, v)
+		}
+		mw.Close()
+		req0, _ := http.NewRequest("POST", ts.url+"/report", &buf)
+		req0.Header.Set("Content-Type", mw.FormDataContentType())
+		req0.AddCookie(&http.Cookie{Name: "cityops_session", Value: op})
+		cl := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		res0, err := cl.Do(req0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res0.Body.Close()
+		loc := res0.Header.Get("Location")
+		if res0.StatusCode != 303 || !strings.HasPrefix(loc, "/staff/reports/") {
+			t.Fatalf("operator's report = %d %s", res0.StatusCode, loc)
+		}
+		_, body = ts.do("GET", loc, op, "")
+		if !strings.Contains(body, "Đường dây nóng") || !strings.Contains(body, "Bà Hoa") {
+			t.Errorf("hotline case page lacks channel or reporter")
+		}
 		third := mk("environment.waste", 16.462, 107.595, "Rác")
 		client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 		form := url.Values{"agency": {"SNNMT"}, "tracking": {other, third}, "back": {"/staff/reports?status=all"}}
 		req, _ := http.NewRequest("POST", ts.url+"/staff/reports/assign", strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.AddCookie(&http.Cookie{Name: "cityops_session", Value: op})
-		res, err := client.Do(req)
+		res, err = client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

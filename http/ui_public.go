@@ -52,6 +52,9 @@ type reportForm struct {
 	// Submission is a fresh key per form, so a double click or a resent
 	// form makes one report, not two.
 	Submission string
+	// Staff see the operator's form: the channel the report came by.
+	Staff    bool
+	Channels []string
 }
 
 func (s *Server) handleReportForm(w http.ResponseWriter, r *http.Request) error {
@@ -59,8 +62,9 @@ func (s *Server) handleReportForm(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
+	staff := cityops.ActorFromContext(r.Context()).Can(cityops.PermReportsRead)
 	s.render(w, r, "report.html", reportForm{Groups: groups, In: cityops.ReportInput{Category: r.URL.Query().Get("category")},
-		Submission: "web-" + auth.NewToken(16)})
+		Submission: "web-" + auth.NewToken(16), Staff: staff, Channels: cityops.Channels})
 	return nil
 }
 
@@ -77,6 +81,12 @@ func (s *Server) handleReportSubmit(w http.ResponseWriter, r *http.Request) erro
 		Name: f.Get("name"), Phone: f.Get("phone"), Email: f.Get("email"), Consent: f.Get("consent") == "yes",
 		Channel: cityops.ChannelWeb, IdempotencyKey: f.Get("submission"),
 	}}
+	// An operator records reports taken by hotline, e-mail or social pages.
+	form.Staff = cityops.ActorFromContext(r.Context()).Can(cityops.PermReportsRead)
+	form.Channels = cityops.Channels
+	if ch := f.Get("channel"); form.Staff && ch != "" {
+		form.In.Channel = ch
+	}
 	var v cityops.Validation
 	for _, p := range []struct {
 		s   string
@@ -113,6 +123,10 @@ func (s *Server) handleReportSubmit(w http.ResponseWriter, r *http.Request) erro
 	}
 	if err != nil {
 		return err
+	}
+	if form.Staff {
+		http.Redirect(w, r, "/staff/reports/"+rep.Tracking+"?done=receive", http.StatusSeeOther)
+		return nil
 	}
 	q := url.Values{"new": {"1"}}
 	if token != "" {

@@ -112,8 +112,13 @@ func Open(ctx context.Context, dsn, dataDir string) (*DB, error) {
 		// One writer at a time is SQLite's model; several connections still
 		// read in parallel under WAL, and busy_timeout makes writers queue.
 		db.SetMaxOpenConns(8)
+		db.SetMaxIdleConns(8)
 	} else {
+		// Keep the connections open: database/sql keeps only two idle
+		// ones by default, and a new PostgreSQL connection is a new
+		// server process.
 		db.SetMaxOpenConns(20)
+		db.SetMaxIdleConns(20)
 		db.SetConnMaxIdleTime(5 * time.Minute)
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)

@@ -35,6 +35,13 @@ func isUnique(err error) bool {
 	return errors.As(err, &pe) && pe.Code == "23505"
 }
 
+// isUniqueOn reports a unique violation of a constraint whose name
+// contains name (PostgreSQL names it; SQLite's single writer never races).
+func isUniqueOn(err error, name string) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505" && strings.Contains(pe.ConstraintName, name)
+}
+
 // isForeignKey reports a foreign-key violation, by driver error code.
 func isForeignKey(err error) bool {
 	var se *sqlite.Error

@@ -17,6 +17,7 @@ import (
 // the others in its group.
 type intake struct {
 	db    *DB
+	batch int // largest group
 	reqs  chan *intakeReq
 	stop  chan struct{}
 	once  sync.Once
@@ -43,14 +44,28 @@ type intakeRes struct {
 }
 
 func newIntake(d *DB) *intake {
-	return &intake{db: d, reqs: make(chan *intakeReq, 4*maxBatch), stop: make(chan struct{})}
+	q := &intake{db: d, reqs: make(chan *intakeReq, 4*maxBatch), stop: make(chan struct{}), batch: maxBatch}
+	if d.dialect == Postgres {
+		// PostgreSQL's cost is round trips, not fsyncs: small groups spread
+		// over parallel committers keep its latency low.
+		q.batch = 4
+	}
+	return q
 }
 
 // submit hands a report to the committer and waits for its result.
 func (q *intake) submit(ctx context.Context, req *intakeReq) intakeRes {
 	q.once.Do(func() {
-		q.wg.Add(1)
-		go q.run()
+		// SQLite has one writer, so one committer; PostgreSQL commits
+		// transactions in parallel, so several committers keep it busy.
+		n := 1
+		if q.db.dialect == Postgres {
+			n = 8
+		}
+		for range n {
+			q.wg.Add(1)
+			go q.run()
+		}
 	})
 	req.ctx, req.done = ctx, make(chan intakeRes, 1)
 	select {
@@ -84,7 +99,7 @@ func (q *intake) run() {
 		}
 		batch := []*intakeReq{first}
 	fill:
-		for len(batch) < maxBatch {
+		for len(batch) < q.batch {
 			select {
 			case r := <-q.reqs:
 				batch = append(batch, r)
@@ -111,6 +126,14 @@ func (q *intake) commit(batch []*intakeReq) {
 				return fmt.Errorf("savepoint: %w", err)
 			}
 			r, token, err := q.db.createReport(ctx, tx, req.in, req.area, req.token)
+			if err != nil && isUniqueOn(err, "idempotency") {
+				// The same key is being committed by another committer:
+				// once it is, this request returns that report.
+				if _, err := tx.ExecContext(ctx, `rollback to savepoint report`); err != nil {
+					return fmt.Errorf("rollback to savepoint: %w", err)
+				}
+				r, token, err = q.db.createReport(ctx, tx, req.in, req.area, req.token)
+			}
 			if err != nil {
 				res[i].err = err
 				if _, err := tx.ExecContext(ctx, `rollback to savepoint report`); err != nil {

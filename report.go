@@ -62,8 +62,9 @@ type Report struct {
 	Urgent      bool     `json:"urgent"`
 	Status      string   `json:"status"`
 	Agency      string   `json:"agency,omitempty"` // lead agency code
-	// Supporting lists the agencies coordinating under the lead one.
-	Supporting []string `json:"supporting,omitempty"`
+	// Supporting lists the agencies coordinating under the lead one, each
+	// with its own task and whether it is done.
+	Supporting []Support `json:"supporting,omitempty"`
 	// QueuedUntil is set for non-urgent reports that arrived at night:
 	// handling starts in the morning.
 	QueuedUntil *time.Time `json:"queued_until,omitempty"`
@@ -100,6 +101,13 @@ func (r *Report) Public() *Report {
 	c.ReporterName, c.ReporterPhone, c.ReporterEmail, c.ReporterVisible = "", "", "", false
 	c.TransferTo, c.ExtensionTo = "", nil
 	return &c
+}
+
+// Support is a supporting agency's part in a report.
+type Support struct {
+	Agency string     `json:"agency"`
+	Task   string     `json:"task"`
+	DoneAt *time.Time `json:"done_at,omitempty"`
 }
 
 // Photo is a stored image shown with a report: by the citizen, or with the

@@ -22,6 +22,7 @@ const (
 	ActApproveExtension = "approve_extension" // the centre agrees
 	ActDenyExtension    = "deny_extension"    // the centre refuses
 	ActAddSupport       = "add_support"       // a supporting agency joins, with its own task
+	ActCompleteTask     = "complete_task"     // a supporting agency reports its task done
 	ActComment          = "comment"           // an internal note
 	ActConfirm          = "confirm"           // the citizen confirms the result
 	ActReopen           = "reopen"            // the citizen says it is not solved
@@ -33,6 +34,7 @@ const (
 const (
 	PartyCentre  = "centre"  // operations-centre operators and administrators
 	PartyLead    = "lead"    // staff of the lead agency
+	PartySupport = "support" // staff of a supporting agency
 	PartyCitizen = "citizen" // the reporter, proven by their token
 	PartySystem  = "system"  // the program itself (timers)
 )
@@ -49,6 +51,7 @@ var (
 	centre        = []string{PartyCentre}
 	lead          = []string{PartyLead}
 	centreOrLead  = []string{PartyCentre, PartyLead}
+	staffParties  = []string{PartyCentre, PartyLead, PartySupport}
 	citizen       = []string{PartyCitizen}
 )
 
@@ -69,7 +72,8 @@ var workflow = map[string]transition{
 	ActApproveExtension: {[]string{StatusAccepted, StatusInProgress}, "", centre},
 	ActDenyExtension:    {[]string{StatusAccepted, StatusInProgress}, "", centre},
 	ActAddSupport:       {workingStates, "", centreOrLead},
-	ActComment:          {Statuses, "", centreOrLead},
+	ActCompleteTask:     {workingStates, "", []string{PartySupport}},
+	ActComment:          {Statuses, "", staffParties},
 	ActConfirm:          {[]string{StatusResolved}, StatusClosed, citizen},
 	ActReopen:           {[]string{StatusResolved, StatusClosed}, StatusAssigned, citizen},
 	ActRate:             {[]string{StatusResolved, StatusClosed}, "", citizen},

@@ -45,14 +45,17 @@ in_progress deny_extension centre -> in_progress
 assigned add_support centre lead -> assigned
 accepted add_support centre lead -> accepted
 in_progress add_support centre lead -> in_progress
-received comment centre lead -> received
-assigned comment centre lead -> assigned
-accepted comment centre lead -> accepted
-in_progress comment centre lead -> in_progress
-resolved comment centre lead -> resolved
-closed comment centre lead -> closed
-rejected comment centre lead -> rejected
-duplicate comment centre lead -> duplicate
+received comment centre lead support -> received
+assigned comment centre lead support -> assigned
+accepted comment centre lead support -> accepted
+in_progress comment centre lead support -> in_progress
+resolved comment centre lead support -> resolved
+closed comment centre lead support -> closed
+rejected comment centre lead support -> rejected
+duplicate comment centre lead support -> duplicate
+assigned complete_task support -> assigned
+accepted complete_task support -> accepted
+in_progress complete_task support -> in_progress
 resolved confirm citizen -> closed
 resolved reopen citizen -> assigned
 closed reopen citizen -> assigned
@@ -75,7 +78,7 @@ func TestWorkflowEveryTransition(t *testing.T) {
 			to      string
 		}{f[2:], to}
 	}
-	parties := []string{PartyCentre, PartyLead, PartyCitizen, PartySystem}
+	parties := []string{PartyCentre, PartyLead, PartySupport, PartyCitizen, PartySystem}
 	checked := 0
 	for _, status := range Statuses {
 		for _, action := range Actions() {

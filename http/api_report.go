@@ -159,11 +159,22 @@ func actionsFor(a *cityops.Actor, rep *cityops.Report) []string {
 	if a.User.Role == cityops.RoleOperator || a.User.Role == cityops.RoleAdmin {
 		out = append(out, cityops.AllowedActions(rep.Status, cityops.PartyCentre)...)
 	}
-	if a.User.AgencyCode != "" && a.User.AgencyCode == rep.Agency && a.User.Role != cityops.RoleSteering {
-		for _, x := range cityops.AllowedActions(rep.Status, cityops.PartyLead) {
+	add := func(party string) {
+		for _, x := range cityops.AllowedActions(rep.Status, party) {
 			if !oneOf(x, out) {
 				out = append(out, x)
 			}
+		}
+	}
+	if a.User.Role == cityops.RoleSteering || a.User.AgencyCode == "" {
+		return out
+	}
+	if a.User.AgencyCode == rep.Agency {
+		add(cityops.PartyLead)
+	}
+	for _, sp := range rep.Supporting {
+		if sp.Agency == a.User.AgencyCode && sp.DoneAt == nil {
+			add(cityops.PartySupport)
 		}
 	}
 	return out

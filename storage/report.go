@@ -338,18 +338,20 @@ func loadSupporting(ctx context.Context, q queryer, r *cityops.Report) error {
 	if err := prow.Err(); err != nil {
 		return err
 	}
-	rows, err := q.QueryContext(ctx, `select g.code from report_supports x join agencies g on g.id = x.agency_id
+	rows, err := q.QueryContext(ctx, `select g.code, x.task, x.done_at from report_supports x join agencies g on g.id = x.agency_id
 		where x.report_id = $1 order by g.code`, r.ID)
 	if err != nil {
 		return fmt.Errorf("supporting agencies: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var c string
-		if err := rows.Scan(&c); err != nil {
+		var sp cityops.Support
+		var done sql.Null[time.Time]
+		if err := rows.Scan(&sp.Agency, &sp.Task, &done); err != nil {
 			return err
 		}
-		r.Supporting = append(r.Supporting, c)
+		sp.DoneAt = nullTime(done)
+		r.Supporting = append(r.Supporting, sp)
 	}
 	return rows.Err()
 }
@@ -400,8 +402,14 @@ func (d *DB) FindReports(ctx context.Context, f cityops.ReportFilter) ([]*cityop
 		w.add("c.code = ?", *f.Category)
 	}
 	if f.Agency != nil {
-		w.add(`(g.code = ? or exists (select 1 from report_supports x join agencies sg on sg.id = x.agency_id
-			where x.report_id = r.id and sg.code = ?))`, *f.Agency, *f.Agency)
+		// By id, so that both sides of the "or" can use an index: the
+		// inbox of one agency among a million reports.
+		var agencyID int64
+		if err := d.db.QueryRowContext(ctx, `select id from agencies where code = $1`, *f.Agency).Scan(&agencyID); err != nil &&
+			!errors.Is(err, sql.ErrNoRows) {
+			return nil, 0, fmt.Errorf("find reports: %w", err)
+		}
+		w.add(`(r.agency_id = ? or r.id in (select report_id from report_supports where agency_id = ?))`, agencyID, agencyID)
 	}
 	if f.Area != nil {
 		w.add(`r.area_id in (with recursive sub(id) as (select id from areas where code = ?
@@ -542,6 +550,7 @@ func (d *DB) PublicEvents(ctx context.Context, since, until time.Time, limit int
 var internalActions = map[string]bool{
 	cityops.ActComment: true, cityops.ActDecline: true, cityops.ActRequestTransfer: true, cityops.ActDenyTransfer: true,
 	cityops.ActRequestExtension: true, cityops.ActApproveExtension: true, cityops.ActDenyExtension: true, cityops.ActAddSupport: true,
+	cityops.ActCompleteTask: true,
 }
 
 // Act implements cityops.ReportService.
@@ -561,6 +570,9 @@ func (d *DB) Act(ctx context.Context, tracking string, act cityops.Action) (*cit
 		var tokenHash string
 		if err := tx.QueryRowContext(ctx, `select citizen_token from reports where id = $1`, r.ID).Scan(&tokenHash); err != nil {
 			return fmt.Errorf("act: %w", err)
+		}
+		if err := loadSupporting(ctx, tx, r); err != nil {
+			return err
 		}
 		parties := partiesOf(actor, r)
 		who := actor.Name()
@@ -685,6 +697,19 @@ func (d *DB) Act(ctx context.Context, tracking string, act cityops.Action) (*cit
 				return fmt.Errorf("add support: %w", err)
 			}
 			eventAgency = id
+		case cityops.ActCompleteTask:
+			var agency string
+			if a := cityops.ActorFromContext(ctx); a != nil && a.User != nil {
+				agency = a.User.AgencyCode
+			}
+			res, err := tx.ExecContext(ctx, `update report_supports set done_at = $1 where report_id = $2 and done_at is null
+				and agency_id = (select id from agencies where code = $3)`, tx.now, r.ID, agency)
+			if err != nil {
+				return fmt.Errorf("complete task: %w", err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				return cityops.Errorf(cityops.ECONFLICT, "your agency's task on this report is done already")
+			}
 		case cityops.ActComment:
 			v.Check(act.Note != "", "note", "is required")
 		case cityops.ActConfirm, cityops.ActAutoClose:
@@ -763,6 +788,11 @@ func partiesOf(a *cityops.Actor, r *cityops.Report) []string {
 	}
 	if a.User.AgencyCode != "" && a.User.AgencyCode == r.Agency && a.User.Role != cityops.RoleSteering {
 		out = append(out, cityops.PartyLead)
+	}
+	for _, sp := range r.Supporting {
+		if a.User.AgencyCode != "" && sp.Agency == a.User.AgencyCode && a.User.Role != cityops.RoleSteering {
+			out = append(out, cityops.PartySupport)
+		}
 	}
 	return out
 }

@@ -17,7 +17,7 @@ import (
 var ict = time.FixedZone("ICT", 7*3600)
 
 // loadDemo fills db with the Huế demo organisation and routing rules.
-func loadDemo(t *testing.T, db *storage.DB) {
+func loadDemo(t testing.TB, db *storage.DB) {
 	t.Helper()
 	if _, err := demo.Load(sys(), demo.Services{Areas: db, Sectors: db, Agencies: db, Categories: db, Users: db, Routing: db}); err != nil {
 		t.Fatal(err)
@@ -246,6 +246,13 @@ func TestReportWorkflow(t *testing.T) {
 		if _, n, _ := db.FindReports(other, cityops.ReportFilter{}); n != 1 {
 			t.Errorf("SYT inbox = %d, want the report it supports", n)
 		}
+		wantErr(hepco, cityops.Action{Name: cityops.ActCompleteTask}, cityops.EFORBIDDEN, "support")
+		must(other, cityops.Action{Name: cityops.ActComment, Note: "đã liên hệ"}, cityops.StatusAccepted)
+		got = must(other, cityops.Action{Name: cityops.ActCompleteTask}, cityops.StatusAccepted)
+		if got.Supporting[0].DoneAt == nil || got.Supporting[0].Task != "kiểm tra vệ sinh" {
+			t.Errorf("support after complete_task = %+v", got.Supporting[0])
+		}
+		wantErr(other, cityops.Action{Name: cityops.ActCompleteTask}, cityops.ECONFLICT, "done already")
 
 		// Transfer: the lead asks, the centre approves; the new lead must accept.
 		wantErr(ioc, cityops.Action{Name: cityops.ActApproveTransfer}, cityops.ECONFLICT, "no transfer")

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +21,7 @@ import (
 	"github.com/cityops/cityops/i18n"
 	"github.com/cityops/cityops/media"
 	"github.com/cityops/cityops/notify"
+	"github.com/cityops/cityops/workhours"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -35,6 +38,14 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 	idle := fs.Duration("session-idle", 30*time.Minute, "end staff sessions idle for this long")
 	lifetime := fs.Duration("session-lifetime", 12*time.Hour, "end staff sessions this long after sign-in")
 	shutdown := fs.Duration("shutdown-timeout", 20*time.Second, "how long in-flight requests may take to finish at shutdown")
+	night := fs.String("night", "00:00-07:30", "`hours` when only urgent reports are handled; non-urgent ones wait for the end (\"off\" for none)")
+	confirmDays := fs.Int("confirm-days", 7, "`days` a resolved report waits for the citizen before it closes by itself")
+	reopenDays := fs.Int("reopen-days", 14, "`days` after resolution a citizen may reopen a report")
+	warnBefore := fs.Duration("warn-before", 4*time.Hour, "warn the handling agency this long before a deadline")
+	escalateAfter := fs.Duration("escalate-after", 24*time.Hour, "tell the centre when a report is still overdue this long after its deadline")
+	dupRadius := fs.Float64("duplicate-radius", 50, "`metres` within which open reports of the same category are offered as duplicates")
+	dupDays := fs.Int("duplicate-days", 30, "`days` back that open reports are offered as duplicates")
+	calendar := fs.String("calendar", "", "working-hours calendar `file` (JSON: zone, week, holidays, work_days); default: Vietnam's week and public holidays")
 	smtpAddr := fs.String("smtp", "", "mail server `host:port` for e-mails to reporters; empty sends none")
 	smtpFrom := fs.String("smtp-from", "cityops@localhost", "sender `address` of e-mails")
 	publicURL := fs.String("public-url", "", "the `URL` citizens reach cityops at, for links in e-mails (default: the listen address)")
@@ -65,6 +76,19 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 	if err != nil {
 		problems = append(problems, err.Error())
 	}
+	nightFrom, nightTo, err := parseNight(*night)
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
+	cal := workhours.Default()
+	if *calendar != "" {
+		if cal, err = loadCalendar(*calendar); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
+	if *confirmDays < 1 || *reopenDays < 1 || *dupDays < 1 || *dupRadius <= 0 || *dupRadius > 5000 || *warnBefore < 0 || *escalateAfter < 0 {
+		problems = append(problems, "-confirm-days, -reopen-days, -duplicate-days: at least 1; -duplicate-radius: 1 to 5000 metres; durations not negative")
+	}
 	if len(problems) > 0 {
 		return fail(env.Stderr, exitUsage, errors.New(strings.Join(problems, "\n")))
 	}
@@ -80,6 +104,11 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 		}
 	}()
 	db.Sessions = cityops.SessionConfig{Idle: *idle, Lifetime: *lifetime}
+	db.Reports.NightFrom, db.Reports.NightTo = nightFrom, nightTo
+	db.Reports.ConfirmDays, db.Reports.ReopenDays = *confirmDays, *reopenDays
+	db.Reports.WarnBefore, db.Reports.EscalateAfter = *warnBefore, *escalateAfter
+	db.Reports.DuplicateRadius, db.Reports.DuplicateWindow = *dupRadius, time.Duration(*dupDays)*24*time.Hour
+	db.Reports.Calendar = cal
 
 	var logins []demo.Login
 	loginsFile := filepath.Join(dbf.data, "demo-logins.txt")
@@ -151,6 +180,51 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 		return exitError
 	}
 	return exitOK
+}
+
+// parseNight reads "HH:MM-HH:MM" into minutes after midnight; "off" gives
+// an empty night.
+func parseNight(s string) (from, to int, err error) {
+	if s == "off" || s == "" {
+		return 0, 0, nil
+	}
+	bad := fmt.Errorf("-night %q: want HH:MM-HH:MM such as 00:00-07:30, or off", s)
+	a, b, ok := strings.Cut(s, "-")
+	if !ok {
+		return 0, 0, bad
+	}
+	parse := func(x string) (int, bool) {
+		t, err := time.Parse("15:04", strings.TrimSpace(x))
+		if err != nil {
+			return 0, false
+		}
+		return t.Hour()*60 + t.Minute(), true
+	}
+	from, ok1 := parse(a)
+	to, ok2 := parse(b)
+	if !ok1 || !ok2 || from == to {
+		return 0, 0, bad
+	}
+	return from, to, nil
+}
+
+// loadCalendar reads a working-hours calendar from a JSON file.
+func loadCalendar(path string) (*workhours.Calendar, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("-calendar: %w", err)
+	}
+	var c workhours.Config
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("-calendar %s: %w", path, err)
+	}
+	cal, err := workhours.New(c)
+	if err != nil {
+		return nil, fmt.Errorf("-calendar %s: %w", path, err)
+	}
+	return cal, nil
 }
 
 // writeLogins keeps the demo passwords beside the database, readable only

@@ -404,12 +404,28 @@ func (d *DB) FindReports(ctx context.Context, f cityops.ReportFilter) ([]*cityop
 	if f.Agency != nil {
 		// By id, so that both sides of the "or" can use an index: the
 		// inbox of one agency among a million reports.
+		// The reports an agency supports are few: listing them first keeps
+		// the lead-agency index usable.
 		var agencyID int64
 		if err := d.db.QueryRowContext(ctx, `select id from agencies where code = $1`, *f.Agency).Scan(&agencyID); err != nil &&
 			!errors.Is(err, sql.ErrNoRows) {
 			return nil, 0, fmt.Errorf("find reports: %w", err)
 		}
-		w.add(`(r.agency_id = ? or r.id in (select report_id from report_supports where agency_id = ?))`, agencyID, agencyID)
+		supported, err := d.supportedReports(ctx, agencyID)
+		if err != nil {
+			return nil, 0, err
+		}
+		if len(supported) == 0 {
+			w.add("r.agency_id = ?", agencyID)
+		} else {
+			ph := make([]string, len(supported))
+			args := []any{agencyID}
+			for i, id := range supported {
+				ph[i] = "?"
+				args = append(args, id)
+			}
+			w.add("(r.agency_id = ? or r.id in ("+strings.Join(ph, ", ")+"))", args...)
+		}
 	}
 	if f.Area != nil {
 		w.add(`r.area_id in (with recursive sub(id) as (select id from areas where code = ?
@@ -437,17 +453,47 @@ func (d *DB) FindReports(ctx context.Context, f cityops.ReportFilter) ([]*cityop
 	if f.Until != nil {
 		w.add("r.received_at < ?", f.Until.UTC())
 	}
+	// Count and page over the reports table alone (joined to categories
+	// only when filtering by them), then load the page's rows in full: a
+	// million reports stay cheap to page through.
+	from := ` from reports r`
+	if f.Sector != nil || f.Category != nil || len(f.Categories) > 0 {
+		from += ` join categories c on c.id = r.category_id join sectors s on s.id = c.sector_id`
+	}
 	var total int
-	if err := d.db.QueryRowContext(ctx, `select count(*)`+reportFrom+w.String(), w.args...).Scan(&total); err != nil {
+	if err := d.db.QueryRowContext(ctx, `select count(*)`+from+w.String(), w.args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count reports: %w", err)
 	}
-	rows, err := d.db.QueryContext(ctx, `select `+reportCols+reportFrom+w.String()+` order by r.received_at desc, r.id desc`+
+	idRows, err := d.db.QueryContext(ctx, `select r.id`+from+w.String()+` order by r.received_at desc, r.id desc`+
 		d.page(f.Offset, f.Limit), w.args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("find reports: %w", err)
 	}
-	defer rows.Close()
+	var ids []any
+	var ph []string
+	for idRows.Next() {
+		var id int64
+		if err := idRows.Scan(&id); err != nil {
+			idRows.Close()
+			return nil, 0, fmt.Errorf("find reports: %w", err)
+		}
+		ids = append(ids, id)
+		ph = append(ph, fmt.Sprintf("$%d", len(ids)))
+	}
+	idRows.Close()
+	if err := idRows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("find reports: %w", err)
+	}
 	out := []*cityops.Report{}
+	if len(ids) == 0 {
+		return out, total, nil
+	}
+	rows, err := d.db.QueryContext(ctx, `select `+reportCols+reportFrom+` where r.id in (`+strings.Join(ph, ", ")+`)
+		order by r.received_at desc, r.id desc`, ids...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("find reports: %w", err)
+	}
+	defer rows.Close()
 	for rows.Next() {
 		r, err := scanReport(rows)
 		if err != nil {
@@ -462,6 +508,25 @@ func (d *DB) FindReports(ctx context.Context, f cityops.ReportFilter) ([]*cityop
 		out[i] = d.redact(ctx, r)
 	}
 	return out, total, nil
+}
+
+// supportedReports lists the open reports an agency supports.
+func (d *DB) supportedReports(ctx context.Context, agencyID int64) ([]int64, error) {
+	rows, err := d.db.QueryContext(ctx, `select report_id from report_supports where agency_id = $1 and done_at is null
+		order by report_id desc limit 5000`, agencyID)
+	if err != nil {
+		return nil, fmt.Errorf("supported reports: %w", err)
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
 }
 
 // ReportEvents implements cityops.ReportService.

@@ -21,6 +21,8 @@ type Category struct {
 	// wait for office hours).
 	HoursTimed  int `json:"hours_timed"`
 	HoursUrgent int `json:"hours_urgent"`
+	// Attributes are extra questions reports of this category answer.
+	Attributes []Attribute `json:"attributes,omitempty"`
 }
 
 // Default deadlines for categories that do not set their own.
@@ -47,6 +49,7 @@ func (c *Category) Validate() error {
 	}
 	v.Check(c.HoursTimed > 0 && c.HoursTimed <= 2000, "hours_timed", "must be 1 to 2000 working hours")
 	v.Check(c.HoursUrgent > 0 && c.HoursUrgent <= 720, "hours_urgent", "must be 1 to 720 hours")
+	validateAttributes(&v, c.Attributes)
 	return v.Err()
 }
 
@@ -65,6 +68,7 @@ type CategoryUpdate struct {
 	Active      *bool
 	HoursTimed  *int
 	HoursUrgent *int
+	Attributes  *[]Attribute
 }
 
 // CategoryService manages report categories.

@@ -81,13 +81,15 @@ type Report struct {
 	Rating      *int       `json:"rating,omitempty"`
 	RatingNote  string     `json:"rating_comment,omitempty"`
 	// Pending requests awaiting the centre: a transfer or a new deadline.
-	TransferTo      string     `json:"transfer_to,omitempty"`
-	ExtensionTo     *time.Time `json:"extension_to,omitempty"`
-	Photos          []Photo    `json:"photos,omitempty"`
-	ReporterName    string     `json:"reporter_name,omitempty"`
-	ReporterPhone   string     `json:"reporter_phone,omitempty"`
-	ReporterEmail   string     `json:"reporter_email,omitempty"`
-	ReporterVisible bool       `json:"-"` // the Reporter fields were loaded for this viewer
+	TransferTo  string     `json:"transfer_to,omitempty"`
+	ExtensionTo *time.Time `json:"extension_to,omitempty"`
+	Photos      []Photo    `json:"photos,omitempty"`
+	// Answers holds the answers to the category's attributes.
+	Answers         map[string][]string `json:"attributes,omitempty"`
+	ReporterName    string              `json:"reporter_name,omitempty"`
+	ReporterPhone   string              `json:"reporter_phone,omitempty"`
+	ReporterEmail   string              `json:"reporter_email,omitempty"`
+	ReporterVisible bool                `json:"-"` // the Reporter fields were loaded for this viewer
 }
 
 // Overdue reports whether an open report is past its deadline at t.
@@ -145,6 +147,8 @@ type ReportInput struct {
 	Consent bool `json:"consent"`
 	// Photos are photos stored already (see the media package).
 	Photos []Photo `json:"-"`
+	// Answers to the category's attributes, by attribute code.
+	Answers map[string][]string `json:"-"`
 	// IdempotencyKey makes a retried submission return the first one.
 	IdempotencyKey string `json:"-"`
 }

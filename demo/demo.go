@@ -227,6 +227,28 @@ func Agencies(areas []*cityops.Area) ([]*cityops.Agency, error) {
 	return out, nil
 }
 
+// attributes are the demo's extra questions for a few categories, to show
+// Open311 service definitions at work.
+var attributes = map[string][]cityops.Attribute{
+	"transport.road_damage": {{Code: "size", Datatype: cityops.AttrSingleValue, Required: true, Order: 1,
+		Description: "Kích thước hư hỏng", Names: cityops.Names{"en": "Size of the damage"},
+		Values: []cityops.AttrValue{
+			{Key: "small", Name: "Nhỏ (dưới 50 cm)", Names: cityops.Names{"en": "Small (under 50 cm)"}},
+			{Key: "medium", Name: "Vừa (50 cm – 2 m)", Names: cityops.Names{"en": "Medium (50 cm – 2 m)"}},
+			{Key: "large", Name: "Lớn (trên 2 m)", Names: cityops.Names{"en": "Large (over 2 m)"}}}}},
+	"utilities.power": {{Code: "danger", Datatype: cityops.AttrSingleValue, Required: true, Order: 1,
+		Description: "Có nguy hiểm cho người không?", Names: cityops.Names{"en": "Is anyone in danger?"},
+		Values: []cityops.AttrValue{
+			{Key: "yes", Name: "Có", Names: cityops.Names{"en": "Yes"}},
+			{Key: "no", Name: "Không", Names: cityops.Names{"en": "No"}}}}},
+	"environment.fallen_tree": {{Code: "blocking", Datatype: cityops.AttrMultiValue, Order: 1,
+		Description: "Cây đổ gây cản trở", Names: cityops.Names{"en": "The fallen tree blocks"},
+		Values: []cityops.AttrValue{
+			{Key: "road", Name: "Lòng đường", Names: cityops.Names{"en": "The road"}},
+			{Key: "pavement", Name: "Vỉa hè", Names: cityops.Names{"en": "The pavement"}},
+			{Key: "power_line", Name: "Đường dây điện", Names: cityops.Names{"en": "Power lines"}}}}},
+}
+
 // Categories returns the demo report categories.
 func Categories() ([]*cityops.Category, error) {
 	rows, err := readCSV("categories.csv", "code", "sector", "urgent", "name_vi", "name_en")
@@ -236,7 +258,7 @@ func Categories() ([]*cityops.Category, error) {
 	out := make([]*cityops.Category, 0, len(rows))
 	for _, r := range rows {
 		out = append(out, &cityops.Category{Code: r["code"], Sector: r["sector"], Name: r["name_vi"],
-			Names: cityops.Names{"en": r["name_en"]}, Urgent: r["urgent"] == "true", Active: true})
+			Names: cityops.Names{"en": r["name_en"]}, Urgent: r["urgent"] == "true", Active: true, Attributes: attributes[r["code"]]})
 	}
 	return out, nil
 }

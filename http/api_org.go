@@ -256,20 +256,21 @@ func (s *Server) handleCategoryCreate(w http.ResponseWriter, r *http.Request) er
 
 func (s *Server) handleCategoryUpdate(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Sector      *string        `json:"sector"`
-		Name        *string        `json:"name"`
-		Names       *cityops.Names `json:"names"`
-		Urgent      *bool          `json:"urgent"`
-		Active      *bool          `json:"active"`
-		HoursTimed  *int           `json:"hours_timed"`
-		HoursUrgent *int           `json:"hours_urgent"`
+		Sector      *string              `json:"sector"`
+		Name        *string              `json:"name"`
+		Names       *cityops.Names       `json:"names"`
+		Urgent      *bool                `json:"urgent"`
+		Active      *bool                `json:"active"`
+		HoursTimed  *int                 `json:"hours_timed"`
+		HoursUrgent *int                 `json:"hours_urgent"`
+		Attributes  *[]cityops.Attribute `json:"attributes"`
 	}
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
 	c, err := s.Categories.UpdateCategory(r.Context(), r.PathValue("code"),
 		cityops.CategoryUpdate{Sector: req.Sector, Name: req.Name, Names: req.Names, Urgent: req.Urgent, Active: req.Active,
-			HoursTimed: req.HoursTimed, HoursUrgent: req.HoursUrgent})
+			HoursTimed: req.HoursTimed, HoursUrgent: req.HoursUrgent, Attributes: req.Attributes})
 	if err != nil {
 		return err
 	}

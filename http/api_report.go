@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/cityops/cityops"
@@ -29,11 +30,35 @@ func (s *Server) handleReportCreate(w http.ResponseWriter, r *http.Request) erro
 			Hash  string `json:"hash"`
 			Thumb string `json:"thumb"`
 		} `json:"photos"`
+		// Attributes answers the category's questions: a string, a
+		// number or, for a multi-value list, a list of strings.
+		Attributes map[string]any `json:"attributes"`
 	}
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
 	in := req.ReportInput
+	if len(req.Attributes) > 0 {
+		in.Answers = map[string][]string{}
+		for k, v := range req.Attributes {
+			switch x := v.(type) {
+			case string:
+				in.Answers[k] = []string{x}
+			case float64:
+				in.Answers[k] = []string{strconv.FormatFloat(x, 'f', -1, 64)}
+			case []any:
+				for _, e := range x {
+					s, ok := e.(string)
+					if !ok {
+						return &cityops.Error{Code: cityops.EINVALID, Message: "invalid input", Fields: map[string]string{"attribute[" + k + "]": "a list holds strings"}}
+					}
+					in.Answers[k] = append(in.Answers[k], s)
+				}
+			default:
+				return &cityops.Error{Code: cityops.EINVALID, Message: "invalid input", Fields: map[string]string{"attribute[" + k + "]": "must be a string, a number or a list of strings"}}
+			}
+		}
+	}
 	if len(req.Photos) > cityops.MaxPhotos {
 		return &cityops.Error{Code: cityops.EINVALID, Message: "invalid input", Fields: map[string]string{"photos": "at most 5 photos"}}
 	}

@@ -117,7 +117,8 @@ func TestStaffConsole(t *testing.T) {
 		var buf bytes.Buffer
 		mw := multipart.NewWriter(&buf)
 		for k, v := range map[string]string{"category": "utilities.power", "description": "Gọi điện: dây điện đứt", "address": "12 Lê Lợi",
-			"channel": "hotline", "name": "Bà Hoa", "phone": "0234 111", "consent": "yes", "submission": "op-1"} {
+			"channel": "hotline", "name": "Bà Hoa", "phone": "0234 111", "consent": "yes", "submission": "op-1",
+			"attr.utilities.power.danger": "yes", "attr.transport.road_damage.size": "large"} {
 			mw.WriteField(k, v)
 		}
 		mw.Close()

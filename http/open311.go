@@ -188,22 +188,36 @@ func (s *Server) handleOpen311Services(w http.ResponseWriter, r *http.Request) e
 	for _, c := range cats {
 		name := c.Names.In(lang, c.Name)
 		out.Services = append(out.Services, open311Service{Code: c.Code, Name: name, Description: name,
-			Metadata: false, Type: "realtime", Keywords: c.Sector, Group: names[c.Sector]})
+			Metadata: len(c.Attributes) > 0, Type: "realtime", Keywords: c.Sector, Group: names[c.Sector]})
 	}
 	writeOpen311(w, r, http.StatusOK, out)
 	return nil
 }
 
 type open311Definition struct {
-	XMLName    xml.Name `xml:"service_definition" json:"-"`
-	Code       string   `json:"service_code" xml:"service_code"`
-	Attributes []struct {
-	} `json:"attributes" xml:"attributes"`
+	XMLName    xml.Name           `xml:"service_definition" json:"-"`
+	Code       string             `json:"service_code" xml:"service_code"`
+	Attributes []open311Attribute `json:"attributes" xml:"attributes>attribute"`
 }
 
-// handleOpen311Definition serves a service definition. No category has
-// extra attributes yet, so the list is empty and services say metadata
-// false.
+type open311Attribute struct {
+	Variable    bool           `json:"variable" xml:"variable"`
+	Code        string         `json:"code" xml:"code"`
+	Datatype    string         `json:"datatype" xml:"datatype"`
+	Required    bool           `json:"required" xml:"required"`
+	DatatypeDoc string         `json:"datatype_description" xml:"datatype_description"`
+	Order       int            `json:"order" xml:"order"`
+	Description string         `json:"description" xml:"description"`
+	Values      []open311Value `json:"values,omitempty" xml:"values>value,omitempty"`
+}
+
+type open311Value struct {
+	Key  string `json:"key" xml:"key"`
+	Name string `json:"name" xml:"name"`
+}
+
+// handleOpen311Definition serves a service definition: the category's
+// extra questions, in the request's language.
 func (s *Server) handleOpen311Definition(w http.ResponseWriter, r *http.Request) error {
 	code, ok := open311ID(r.PathValue("code"))
 	if !ok {
@@ -216,8 +230,16 @@ func (s *Server) handleOpen311Definition(w http.ResponseWriter, r *http.Request)
 	if !c.Active {
 		return cityops.Errorf(cityops.ENOTFOUND, "service %q is not offered", code)
 	}
-	def := open311Definition{Code: c.Code}
-	def.Attributes = []struct{}{}
+	lang := langFrom(r.Context())
+	def := open311Definition{Code: c.Code, Attributes: []open311Attribute{}}
+	for _, a := range c.Attributes {
+		oa := open311Attribute{Variable: true, Code: a.Code, Datatype: a.Datatype, Required: a.Required,
+			DatatypeDoc: s.T(r, "open311.datatype."+a.Datatype), Order: a.Order, Description: a.Names.In(lang, a.Description)}
+		for _, v := range a.Values {
+			oa.Values = append(oa.Values, open311Value{Key: v.Key, Name: v.Names.In(lang, v.Name)})
+		}
+		def.Attributes = append(def.Attributes, oa)
+	}
 	writeOpen311(w, r, http.StatusOK, def)
 	return nil
 }
@@ -318,6 +340,16 @@ func (s *Server) handleOpen311Create(w http.ResponseWriter, r *http.Request) err
 		Name:        strings.TrimSpace(f.Get("first_name") + " " + f.Get("last_name")),
 		Phone:       f.Get("phone"),
 		Email:       f.Get("email"),
+	}
+	// attribute[code] and, for multi-value lists, attribute[code][].
+	for k, vals := range f {
+		if code, ok := strings.CutPrefix(k, "attribute["); ok {
+			code = strings.TrimSuffix(strings.TrimSuffix(code, "[]"), "]")
+			if in.Answers == nil {
+				in.Answers = map[string][]string{}
+			}
+			in.Answers[code] = append(in.Answers[code], vals...)
+		}
 	}
 	// The client collected the contact under its own terms; leaving one
 	// is the reporter's consent.

@@ -85,6 +85,19 @@ func TestOpen311(t *testing.T) {
 		if res.StatusCode != 200 || body != "{\"service_code\":\"environment.waste\",\"attributes\":[]}\n" {
 			t.Errorf("service definition = %d %q", res.StatusCode, body)
 		}
+		// A category with questions: metadata true, attributes in the definition.
+		if !strings.Contains(string(mustJSON(t, services, "transport.road_damage")), `"metadata":true`) {
+			t.Errorf("road damage service does not say metadata true")
+		}
+		res, body = ts.do("GET", base+"services/transport.road_damage.json?lang=en", "", "")
+		if res.StatusCode != 200 || !strings.Contains(body, `"code":"size"`) || !strings.Contains(body, `"datatype":"singlevaluelist"`) ||
+			!strings.Contains(body, `"variable":true`) || !strings.Contains(body, `{"key":"large","name":"Large (over 2 m)"}`) {
+			t.Errorf("definition with attributes = %d %s", res.StatusCode, body)
+		}
+		_, body = ts.do("GET", base+"services/transport.road_damage.xml", "", "")
+		if !strings.Contains(body, "<attributes><attribute><variable>true</variable><code>size</code>") || !strings.Contains(body, "<values><value><key>small</key>") {
+			t.Errorf("definition.xml = %s", body)
+		}
 		res, body = ts.do("GET", base+"services/nope.xml", "", "")
 		if res.StatusCode != 404 || !strings.Contains(body, "<errors><error><code>404</code>") {
 			t.Errorf("unknown service.xml = %d %s", res.StatusCode, body)
@@ -153,6 +166,21 @@ func TestOpen311(t *testing.T) {
 			t.Fatalf("stored = %+v, %v", rep, err)
 		}
 
+		// attribute[code] on POST.
+		road := url.Values{"api_key": {key}, "service_code": {"transport.road_damage"}, "address_string": {"Lê Lợi"}, "description": {"ổ gà"}}
+		res, body = ts.postForm(base+"requests.json", road)
+		if res.StatusCode != 400 || !strings.Contains(body, "attribute[size]") {
+			t.Errorf("road damage without size = %d %s", res.StatusCode, body)
+		}
+		road.Set("attribute[size]", "large")
+		if res, body := ts.postForm(base+"requests.json", road); res.StatusCode != 201 {
+			t.Errorf("road damage with size = %d %s", res.StatusCode, body)
+		}
+		tree := url.Values{"api_key": {key}, "service_code": {"environment.fallen_tree"}, "address_string": {"Lê Lợi"}, "description": {"cây đổ"},
+			"attribute[blocking][]": {"road", "pavement"}}
+		if res, body := ts.postForm(base+"requests.json", tree); res.StatusCode != 201 {
+			t.Errorf("multi-value attribute = %d %s", res.StatusCode, body)
+		}
 		// GET requests: public, without personal data, with the spec's fields.
 		_, body = ts.do("GET", base+"requests.json?service_request_id="+id, "", "")
 		var reqs []map[string]any
@@ -169,15 +197,17 @@ func TestOpen311(t *testing.T) {
 			t.Errorf("public request shows personal data: %s", body)
 		}
 		for q, want := range map[string]int{
-			"":                                   2,
+			"":                                   4,
 			"?service_code=environment.waste":    2,
 			"?service_code=health.service":       0,
 			"?status=closed":                     0,
-			"?status=open":                       2,
+			"?status=open":                       4,
 			"?page_size=1":                       1,
-			"?page_size=1&page=3":                0,
+			"?page_size=1&page=5":                0,
+			"?page_size=1&page=4":                1,
 			"?lat=16.474&long=107.578&radius=50": 2,
-			"?lat=16.30&long=107.17&radius=500":  0,
+			"?service_code=environment.waste,environment.fallen_tree":        3,
+			"?lat=16.30&long=107.17&radius=500":                              0,
 			"?start_date=2000-01-01T00:00:00Z&end_date=2000-02-01T00:00:00Z": 0,
 		} {
 			_, body := ts.do("GET", base+"requests.json"+q, "", "")
@@ -241,6 +271,19 @@ func TestOpen311(t *testing.T) {
 			t.Errorf("updates name staff: %s", body)
 		}
 	})
+}
+
+// mustJSON returns the service with the code from a decoded list.
+func mustJSON(t *testing.T, list []map[string]any, code string) []byte {
+	t.Helper()
+	for _, s := range list {
+		if s["service_code"] == code {
+			b, _ := json.Marshal(s)
+			return b
+		}
+	}
+	t.Fatalf("no service %s", code)
+	return nil
 }
 
 // staff signs in a new user of the role and agency.

@@ -69,8 +69,9 @@ var hueZone = time.FixedZone("ICT", 7*3600)
 
 func (s *Server) funcs() map[string]any {
 	return map[string]any{
-		"join": strings.Join,
-		"add":  func(a, b int) int { return a + b },
+		"join":      strings.Join,
+		"hasPrefix": strings.HasPrefix,
+		"add":       func(a, b int) int { return a + b },
 		"pct": func(n, of int) string {
 			if of == 0 {
 				return "—"

@@ -81,6 +81,16 @@ func (s *Server) handleReportSubmit(w http.ResponseWriter, r *http.Request) erro
 		Name: f.Get("name"), Phone: f.Get("phone"), Email: f.Get("email"), Consent: f.Get("consent") == "yes",
 		Channel: cityops.ChannelWeb, IdempotencyKey: f.Get("submission"),
 	}}
+	// Answers to the chosen category's questions: attr.<category>.<code>.
+	prefix := "attr." + form.In.Category + "."
+	for k, vals := range f {
+		if code, ok := strings.CutPrefix(k, prefix); ok && form.In.Category != "" {
+			if form.In.Answers == nil {
+				form.In.Answers = map[string][]string{}
+			}
+			form.In.Answers[code] = append(form.In.Answers[code], vals...)
+		}
+	}
 	// An operator records reports taken by hotline, e-mail or social pages.
 	form.Staff = cityops.ActorFromContext(r.Context()).Can(cityops.PermReportsRead)
 	form.Channels = cityops.Channels

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -11,16 +12,27 @@ import (
 
 var _ cityops.CategoryService = (*DB)(nil)
 
-const categoryCols = `c.id, c.code, s.code, c.name, c.names, c.urgent, c.active, c.hours_timed, c.hours_urgent`
+const categoryCols = `c.id, c.code, s.code, c.name, c.names, c.urgent, c.active, c.hours_timed, c.hours_urgent, c.attributes`
 
 func scanCategory(row interface{ Scan(...any) error }) (*cityops.Category, error) {
 	var c cityops.Category
-	var names string
-	if err := row.Scan(&c.ID, &c.Code, &c.Sector, &c.Name, &names, &c.Urgent, &c.Active, &c.HoursTimed, &c.HoursUrgent); err != nil {
+	var names, attrs string
+	if err := row.Scan(&c.ID, &c.Code, &c.Sector, &c.Name, &names, &c.Urgent, &c.Active, &c.HoursTimed, &c.HoursUrgent, &attrs); err != nil {
 		return nil, err
 	}
 	c.Names = unmarshalNames(names)
+	if err := json.Unmarshal([]byte(attrs), &c.Attributes); err != nil {
+		return nil, fmt.Errorf("category %s attributes: %w", c.Code, err)
+	}
 	return &c, nil
+}
+
+func marshalAttrs(a []cityops.Attribute) string {
+	if len(a) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(a)
+	return string(b)
 }
 
 // FindCategoryByCode implements cityops.CategoryService.
@@ -75,9 +87,9 @@ func (d *DB) CreateCategory(ctx context.Context, c *cityops.Category) error {
 		if err != nil {
 			return err
 		}
-		err = tx.QueryRowContext(ctx, `insert into categories (code, sector_id, name, names, urgent, active, hours_timed, hours_urgent)
-			values ($1, $2, $3, $4, $5, $6, $7, $8) returning id`,
-			c.Code, sid[0], c.Name, marshalNames(c.Names), c.Urgent, c.Active, c.HoursTimed, c.HoursUrgent).Scan(&c.ID)
+		err = tx.QueryRowContext(ctx, `insert into categories (code, sector_id, name, names, urgent, active, hours_timed, hours_urgent, attributes)
+			values ($1, $2, $3, $4, $5, $6, $7, $8, $9) returning id`,
+			c.Code, sid[0], c.Name, marshalNames(c.Names), c.Urgent, c.Active, c.HoursTimed, c.HoursUrgent, marshalAttrs(c.Attributes)).Scan(&c.ID)
 		if isUnique(err) {
 			return &cityops.Error{Code: cityops.ECONFLICT, Message: "a category with this code exists", Fields: map[string]string{"code": "is in use"}}
 		}
@@ -110,6 +122,7 @@ func (d *DB) UpdateCategory(ctx context.Context, code string, upd cityops.Catego
 		set(&c.Active, upd.Active)
 		set(&c.HoursTimed, upd.HoursTimed)
 		set(&c.HoursUrgent, upd.HoursUrgent)
+		set(&c.Attributes, upd.Attributes)
 		if err := c.Validate(); err != nil {
 			return err
 		}
@@ -118,8 +131,8 @@ func (d *DB) UpdateCategory(ctx context.Context, code string, upd cityops.Catego
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `update categories set sector_id = $1, name = $2, names = $3, urgent = $4, active = $5,
-			hours_timed = $6, hours_urgent = $7 where id = $8`,
-			sid[0], c.Name, marshalNames(c.Names), c.Urgent, c.Active, c.HoursTimed, c.HoursUrgent, c.ID); err != nil {
+			hours_timed = $6, hours_urgent = $7, attributes = $8 where id = $9`,
+			sid[0], c.Name, marshalNames(c.Names), c.Urgent, c.Active, c.HoursTimed, c.HoursUrgent, marshalAttrs(c.Attributes), c.ID); err != nil {
 			return fmt.Errorf("update category: %w", err)
 		}
 		out = c

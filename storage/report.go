@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -34,7 +35,7 @@ func newTracking() string {
 const reportCols = `r.id, r.tracking, c.code, s.code, r.description, r.lat, r.lon, r.address, coalesce(a.code, ''), r.channel,
 	r.urgent, r.status, coalesce(g.code, ''), r.queued_until, r.due_at, r.received_at, r.updated_at, r.resolved_at,
 	r.closed_at, r.resolution, coalesce(d.tracking, ''), r.rating, r.rating_note, coalesce(t.code, ''), r.extension_to,
-	r.reporter_name, r.reporter_phone, r.reporter_email, r.escalation`
+	r.reporter_name, r.reporter_phone, r.reporter_email, r.escalation, r.answers`
 
 const reportFrom = ` from reports r join categories c on c.id = r.category_id join sectors s on s.id = c.sector_id
 	left join areas a on a.id = r.area_id left join agencies g on g.id = r.agency_id
@@ -45,11 +46,17 @@ func scanReport(row interface{ Scan(...any) error }) (*cityops.Report, error) {
 	var lat, lon sql.NullFloat64
 	var queued, due, resolved, closed, ext sql.Null[time.Time]
 	var rating sql.NullInt64
+	var answers string
 	if err := row.Scan(&r.ID, &r.Tracking, &r.Category, &r.Sector, &r.Description, &lat, &lon, &r.Address, &r.Area, &r.Channel,
 		&r.Urgent, &r.Status, &r.Agency, &queued, &due, &r.ReceivedAt, &r.UpdatedAt, &resolved,
 		&closed, &r.Resolution, &r.DuplicateOf, &rating, &r.RatingNote, &r.TransferTo, &ext,
-		&r.ReporterName, &r.ReporterPhone, &r.ReporterEmail, &r.Escalation); err != nil {
+		&r.ReporterName, &r.ReporterPhone, &r.ReporterEmail, &r.Escalation, &answers); err != nil {
 		return nil, err
+	}
+	if answers != "" && answers != "{}" {
+		if err := json.Unmarshal([]byte(answers), &r.Answers); err != nil {
+			return nil, fmt.Errorf("report answers: %w", err)
+		}
 	}
 	if lat.Valid && lon.Valid {
 		r.Lat, r.Lon = &lat.Float64, &lon.Float64
@@ -107,14 +114,28 @@ func (d *DB) createReport(ctx context.Context, tx *Tx, in *cityops.ReportInput, 
 		var catID, sectorID int64
 		var urgent, active bool
 		var hoursTimed, hoursUrgent int
-		err := tx.QueryRowContext(ctx, `select id, sector_id, urgent, active, hours_timed, hours_urgent from categories where code = $1`,
-			in.Category).Scan(&catID, &sectorID, &urgent, &active, &hoursTimed, &hoursUrgent)
+		var attrJSON string
+		err := tx.QueryRowContext(ctx, `select id, sector_id, urgent, active, hours_timed, hours_urgent, attributes from categories where code = $1`,
+			in.Category).Scan(&catID, &sectorID, &urgent, &active, &hoursTimed, &hoursUrgent, &attrJSON)
 		if errors.Is(err, sql.ErrNoRows) || (err == nil && !active) {
 			return &cityops.Error{Code: cityops.EINVALID, Message: "invalid input",
 				Fields: map[string]string{"category": fmt.Sprintf("unknown category %q", in.Category)}}
 		}
 		if err != nil {
 			return fmt.Errorf("report category: %w", err)
+		}
+		var attrs []cityops.Attribute
+		if err := json.Unmarshal([]byte(attrJSON), &attrs); err != nil {
+			return fmt.Errorf("category attributes: %w", err)
+		}
+		answers, err := cityops.CheckAnswers(attrs, in.Answers)
+		if err != nil {
+			return err
+		}
+		answersJSON := "{}"
+		if len(answers) > 0 {
+			b, _ := json.Marshal(answers)
+			answersJSON = string(b)
 		}
 		var areaID int64
 		if area != nil {
@@ -157,11 +178,11 @@ func (d *DB) createReport(ctx context.Context, tx *Tx, in *cityops.ReportInput, 
 		{
 			err = tx.QueryRowContext(ctx, `insert into reports (tracking, category_id, description, lat, lon, address, area_id,
 				channel, urgent, status, agency_id, queued_until, due_at, received_at, updated_at,
-				reporter_name, reporter_phone, reporter_email, citizen_token, idempotency_key)
-				values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) returning id`,
+				reporter_name, reporter_phone, reporter_email, citizen_token, idempotency_key, answers)
+				values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) returning id`,
 				tracking, catID, in.Description, lat, lon, in.Address, nullID(areaID), in.Channel, urgent, status,
 				nullID(agencyID), timeArg(queued), due.UTC(), tx.now, tx.now, in.Name, in.Phone, in.Email,
-				auth.HashToken(token), idem).Scan(&id)
+				auth.HashToken(token), idem, answersJSON).Scan(&id)
 			if err != nil {
 				return fmt.Errorf("create report: %w", err)
 			}

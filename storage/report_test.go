@@ -60,8 +60,12 @@ func TestReportRouting(t *testing.T) {
 			{"no point: the sector rule", "transport.encroachment", nil, nil, "12 Lê Lợi", cityops.StatusAssigned, "SXD", ""},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
+				var answers map[string][]string
+				if tt.category == "utilities.power" { // the demo asks whether anyone is in danger
+					answers = map[string][]string{"danger": {"no"}}
+				}
 				r, token, err := db.CreateReport(ctx, &cityops.ReportInput{Category: tt.category, Description: "Có vấn đề cần xử lý",
-					Lat: tt.lat, Lon: tt.lon, Address: tt.address})
+					Lat: tt.lat, Lon: tt.lon, Address: tt.address, Answers: answers})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -81,6 +85,26 @@ func TestReportRouting(t *testing.T) {
 		r, _, err := db.CreateReport(ctx, &cityops.ReportInput{Category: "misc.other", Description: "?", Lat: f(16.474), Lon: f(107.578)})
 		if err != nil || r.Status != cityops.StatusReceived || r.Agency != "" {
 			t.Fatalf("unrouted report = %+v, %v; want received without agency", r, err)
+		}
+		// The category's questions: required, from the list, no strangers.
+		for _, tt := range []struct {
+			answers map[string][]string
+			field   string
+		}{
+			{nil, "attribute[size]"},
+			{map[string][]string{"size": {"huge"}}, "attribute[size]"},
+			{map[string][]string{"size": {"small", "large"}}, "attribute[size]"},
+			{map[string][]string{"size": {"small"}, "colour": {"red"}}, "attribute[colour]"},
+		} {
+			_, _, err := db.CreateReport(ctx, &cityops.ReportInput{Category: "transport.road_damage", Description: "ổ gà", Address: "a", Answers: tt.answers})
+			if cityops.ErrorFields(err)[tt.field] == "" {
+				t.Errorf("answers %v: %v; want a problem with %s", tt.answers, err, tt.field)
+			}
+		}
+		r2, _, err := db.CreateReport(ctx, &cityops.ReportInput{Category: "environment.fallen_tree", Description: "cây đổ", Address: "a",
+			Answers: map[string][]string{"blocking": {"road", "power_line"}}})
+		if err != nil || len(r2.Answers["blocking"]) != 2 {
+			t.Fatalf("multi-value answer = %+v, %v", r2, err)
 		}
 		// Bad input names the field.
 		for _, tt := range []struct {

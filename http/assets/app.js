@@ -140,7 +140,24 @@
     }
   }
 
+  // attrs shows only the chosen category's extra questions; the others are
+  // disabled so they are neither shown nor sent.
+  function attrs() {
+    const sel = document.querySelector("#report-form select[name=category]");
+    if (!sel) return;
+    const update = () => {
+      document.querySelectorAll("fieldset[data-attrs-for]").forEach((fs) => {
+        const on = fs.dataset.attrsFor === sel.value;
+        fs.hidden = !on;
+        fs.disabled = !on;
+      });
+    };
+    sel.addEventListener("change", update);
+    update();
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
+    attrs();
     document.querySelectorAll("[data-map]").forEach((el) => {
       draw(el).catch((err) => { el.textContent = String(err); });
     });

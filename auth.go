@@ -20,10 +20,12 @@ type Session struct {
 // APIKey lets a machine client (an agency's system, a sensor gateway) call
 // the API. The key is shown once at creation; only its hash is stored.
 type APIKey struct {
-	ID         int64      `json:"id"`
-	Name       string     `json:"name"`
-	Prefix     string     `json:"prefix"` // the public part, to recognise a key in lists and logs
-	Scopes     []string   `json:"scopes"`
+	ID     int64    `json:"id"`
+	Name   string   `json:"name"`
+	Prefix string   `json:"prefix"` // the public part, to recognise a key in lists and logs
+	Scopes []string `json:"scopes"`
+	// Agency, when set, lets the key act for that agency on its reports.
+	Agency     string     `json:"agency,omitempty"`
 	CreatedAt  time.Time  `json:"created_at"`
 	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
 	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
@@ -50,9 +52,10 @@ type AuthService interface {
 	Logout(ctx context.Context, token string) error
 	// LogoutAll ends every session of a user.
 	LogoutAll(ctx context.Context, userID int64) error
-	// CreateAPIKey returns the new key's secret, shown only once.
-	// EINVALID for an empty name or unknown scopes, EFORBIDDEN.
-	CreateAPIKey(ctx context.Context, name string, scopes []string) (secret string, k *APIKey, err error)
+	// CreateAPIKey stores a key with k's name, scopes and agency, fills in
+	// the rest of k and returns the secret, shown only once. EINVALID for
+	// an empty name, unknown scopes or agency, EFORBIDDEN.
+	CreateAPIKey(ctx context.Context, k *APIKey) (secret string, err error)
 	// FindAPIKeys lists keys, revoked ones too. EFORBIDDEN.
 	FindAPIKeys(ctx context.Context) ([]*APIKey, error)
 	// RevokeAPIKey returns ENOTFOUND, EFORBIDDEN.

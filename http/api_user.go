@@ -128,11 +128,13 @@ func (s *Server) handleAPIKeyCreate(w http.ResponseWriter, r *http.Request) erro
 	var req struct {
 		Name   string   `json:"name"`
 		Scopes []string `json:"scopes"`
+		Agency string   `json:"agency"`
 	}
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	secret, k, err := s.Auth.CreateAPIKey(r.Context(), req.Name, req.Scopes)
+	k := &cityops.APIKey{Name: req.Name, Scopes: req.Scopes, Agency: req.Agency}
+	secret, err := s.Auth.CreateAPIKey(r.Context(), k)
 	if err != nil {
 		return err
 	}

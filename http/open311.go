@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -534,5 +535,89 @@ func (s *Server) handleOpen311Updates(w http.ResponseWriter, r *http.Request) er
 			ExtendedStatus: e.To, Updated: open311Time(&e.At), Description: e.Note})
 	}
 	writeOpen311(w, r, http.StatusOK, out)
+	return nil
+}
+
+// fmsStatuses maps the statuses of FixMyStreet's service request updates
+// to the workflow steps that lead there, taken as the key's agency.
+var fmsStatuses = map[string][]string{
+	"open":                        {cityops.ActAccept},
+	"investigating":               {cityops.ActAccept},
+	"action_scheduled":            {cityops.ActAccept},
+	"in_progress":                 {cityops.ActAccept, cityops.ActStart},
+	"fixed":                       {cityops.ActAccept, cityops.ActResolve},
+	"closed":                      {cityops.ActAccept, cityops.ActResolve},
+	"not_councils_responsibility": {cityops.ActDecline},
+	"internal_referral":           {cityops.ActDecline},
+	"no_further_action":           {cityops.ActDecline},
+}
+
+// handleOpen311PostUpdate takes a status update from an agency's own
+// system (FixMyStreet's POST servicerequestupdates), so that the agency
+// works a report in its system and cityops follows. The API key must act
+// for the report's lead agency. Steps already taken are skipped, so a
+// repeated update succeeds without doing anything twice.
+func (s *Server) handleOpen311PostUpdate(w http.ResponseWriter, r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		return cityops.Errorf(cityops.EINVALID, "send the update as application/x-www-form-urlencoded")
+	}
+	f := r.PostForm
+	var v cityops.Validation
+	id := strings.ToUpper(f.Get("service_request_id"))
+	status := strings.ToLower(f.Get("status"))
+	note := strings.TrimSpace(f.Get("description"))
+	v.Check(id != "", "service_request_id", "is required")
+	steps, ok := fmsStatuses[status]
+	var known []string
+	for k := range fmsStatuses {
+		known = append(known, k)
+	}
+	sort.Strings(known)
+	v.Check(ok, "status", "must be one of %s", strings.Join(known, ", "))
+	v.Check(len(note) <= cityops.MaxDescription, "description", "is longer than %d characters", cityops.MaxDescription)
+	if err := v.Err(); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	rep, err := s.Reports.FindReportByTracking(ctx, id)
+	if err != nil {
+		return err
+	}
+	for _, step := range steps {
+		if !oneOf(step, cityops.AllowedActions(rep.Status, "")) {
+			continue // already past this step
+		}
+		act := cityops.Action{Name: step, Note: note}
+		switch step {
+		case cityops.ActResolve:
+			if note == "" {
+				return &cityops.Error{Code: cityops.EINVALID, Message: "invalid input",
+					Fields: map[string]string{"description": "say what was done; the citizen reads it"}}
+			}
+		case cityops.ActAccept:
+			act.Note = ""
+		case cityops.ActDecline:
+			act.Reason = status
+		}
+		if rep, err = s.Reports.Act(ctx, id, act); err != nil {
+			return err
+		}
+	}
+	if note != "" && len(steps) == 1 && steps[0] == cityops.ActAccept {
+		// A progress note without a change of state.
+		if rep, err = s.Reports.Act(ctx, id, cityops.Action{Name: cityops.ActComment, Note: note}); err != nil {
+			return err
+		}
+	}
+	events, err := s.Reports.ReportEvents(ctx, rep.Tracking)
+	if err != nil {
+		return err
+	}
+	var last int64
+	if len(events) > 0 {
+		last = events[len(events)-1].ID
+	}
+	writeOpen311(w, r, http.StatusOK, open311Updates{Updates: []open311Update{{UpdateID: strconv.FormatInt(last, 10), ID: rep.Tracking,
+		Status: open311StatusOf(rep.Status), ExtendedStatus: rep.Status, Updated: open311Time(&rep.UpdatedAt)}}})
 	return nil
 }

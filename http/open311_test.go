@@ -1,6 +1,7 @@
 package http_test
 
 import (
+	"context"
 	"encoding/json"
 	"encoding/xml"
 	"io"
@@ -36,11 +37,11 @@ func TestOpen311(t *testing.T) {
 		if _, err := demo.Load(sysCtx(), demo.Services{Areas: db, Sectors: db, Agencies: db, Categories: db, Users: db, Routing: db}); err != nil {
 			t.Fatal(err)
 		}
-		key, _, err := db.CreateAPIKey(sysCtx(), "partner app", []string{"open311:write"})
+		key, err := db.CreateAPIKey(sysCtx(), &cityops.APIKey{Name: "partner app", Scopes: []string{"open311:write"}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		readKey, _, _ := db.CreateAPIKey(sysCtx(), "reader", []string{"org:read"})
+		readKey, _ := db.CreateAPIKey(sysCtx(), &cityops.APIKey{Name: "reader", Scopes: []string{"org:read"}})
 		const base = "/open311/v2/"
 
 		// Discovery.
@@ -269,6 +270,70 @@ func TestOpen311(t *testing.T) {
 		}
 		if strings.Contains(body, "@hue.gov.vn") {
 			t.Errorf("updates name staff: %s", body)
+		}
+	})
+}
+
+// TestOpen311PostUpdates: an agency's own system works a report and
+// cityops follows (FixMyStreet's POST servicerequestupdates).
+func TestOpen311PostUpdates(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
+		ts := newTestServer(t, db)
+		if _, err := demo.Load(sysCtx(), demo.Services{Areas: db, Sectors: db, Agencies: db, Categories: db, Users: db, Routing: db}); err != nil {
+			t.Fatal(err)
+		}
+		hepcoKey, err := db.CreateAPIKey(sysCtx(), &cityops.APIKey{Name: "HEPCO dispatch", Scopes: []string{"open311:write"}, Agency: "HEPCO"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sytKey, _ := db.CreateAPIKey(sysCtx(), &cityops.APIKey{Name: "SYT", Scopes: []string{"open311:write"}, Agency: "SYT"})
+		if _, err := db.CreateAPIKey(sysCtx(), &cityops.APIKey{Name: "x", Scopes: []string{"open311:write"}, Agency: "NOPE"}); cityops.ErrorCode(err) != cityops.EINVALID {
+			t.Errorf("key for an unknown agency: %v", err)
+		}
+		lat, lon := 16.474, 107.578
+		r, _, err := db.CreateReport(context.Background(), &cityops.ReportInput{Category: "environment.waste", Description: "Rác", Lat: &lat, Lon: &lon})
+		if err != nil {
+			t.Fatal(err)
+		}
+		post := func(key string, form url.Values) (*http.Response, string) {
+			form.Set("api_key", key)
+			form.Set("service_request_id", r.Tracking)
+			return ts.postForm("/open311/v2/servicerequestupdates.json", form)
+		}
+		if res, body := post(sytKey, url.Values{"status": {"in_progress"}}); res.StatusCode != 403 {
+			t.Errorf("another agency's update = %d %s", res.StatusCode, body)
+		}
+		res, body := post(hepcoKey, url.Values{"status": {"IN_PROGRESS"}, "description": {"Đã điều xe"}})
+		if res.StatusCode != 200 || !strings.Contains(body, `"extended_status":"in_progress"`) {
+			t.Fatalf("in_progress = %d %s", res.StatusCode, body)
+		}
+		if res, body := post(hepcoKey, url.Values{"status": {"in_progress"}}); res.StatusCode != 200 || !strings.Contains(body, `"extended_status":"in_progress"`) {
+			t.Errorf("repeated update = %d %s", res.StatusCode, body)
+		}
+		if res, body := post(hepcoKey, url.Values{"status": {"fixed"}}); res.StatusCode != 400 || !strings.Contains(body, "description") {
+			t.Errorf("fixed without a description = %d %s", res.StatusCode, body)
+		}
+		if res, body := post(hepcoKey, url.Values{"status": {"teleported"}}); res.StatusCode != 400 || !strings.Contains(body, "status") {
+			t.Errorf("unknown status = %d %s", res.StatusCode, body)
+		}
+		res, body = post(hepcoKey, url.Values{"status": {"fixed"}, "description": {"Đã thu gom"}})
+		if res.StatusCode != 200 || !strings.Contains(body, `"status":"closed"`) || !strings.Contains(body, `"extended_status":"resolved"`) {
+			t.Fatalf("fixed = %d %s", res.StatusCode, body)
+		}
+		got, _ := db.FindReportByTracking(sysCtx(), r.Tracking)
+		if got.Resolution != "Đã thu gom" {
+			t.Errorf("resolution = %q", got.Resolution)
+		}
+		events, _ := db.ReportEvents(sysCtx(), r.Tracking)
+		var acts []string
+		for _, e := range events {
+			acts = append(acts, e.Action)
+		}
+		if strings.Join(acts, ",") != "receive,assign,accept,start,resolve" {
+			t.Errorf("timeline = %v", acts)
+		}
+		if res, _ := ts.postForm("/open311/v2/servicerequestupdates.json", url.Values{"status": {"fixed"}}); res.StatusCode != 403 {
+			t.Errorf("no key = %d", res.StatusCode)
 		}
 	})
 }

@@ -75,6 +75,8 @@ func (s *Server) registerRoutes() {
 	s.route("GET /open311/v2/tokens/{token}", P.PermPublic, s.handleOpen311Token)
 	s.route("GET /open311/v2/servicerequestupdates.json", P.PermPublic, s.handleOpen311Updates)
 	s.route("GET /open311/v2/servicerequestupdates.xml", P.PermPublic, s.handleOpen311Updates)
+	s.route("POST /open311/v2/servicerequestupdates.json", P.PermOpen311Write, s.handleOpen311PostUpdate)
+	s.route("POST /open311/v2/servicerequestupdates.xml", P.PermOpen311Write, s.handleOpen311PostUpdate)
 
 	// API: staff accounts and machine clients.
 	s.route("GET /api/v1/me", P.PermStaff, s.handleMe)

@@ -157,11 +157,11 @@ func TestRoutePermissions(t *testing.T) {
 		}
 		// Key 1 is revoked by DELETE /api/v1/apikeys/1 below; it is not one
 		// of the actors.
-		if _, _, err := db.CreateAPIKey(sysCtx(), "sacrificial", []string{"org:read"}); err != nil {
+		if _, err := db.CreateAPIKey(sysCtx(), &cityops.APIKey{Name: "sacrificial", Scopes: []string{"org:read"}}); err != nil {
 			t.Fatal(err)
 		}
 		for _, scope := range cityops.Scopes {
-			secret, _, err := db.CreateAPIKey(sysCtx(), "test "+string(scope), []string{string(scope)})
+			secret, err := db.CreateAPIKey(sysCtx(), &cityops.APIKey{Name: "test " + string(scope), Scopes: []string{string(scope)}})
 			if err != nil {
 				t.Fatal(err)
 			}

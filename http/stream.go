@@ -22,8 +22,11 @@ func inScope(a *cityops.Actor, e *cityops.OutboxEvent) bool {
 	if a == nil {
 		return false
 	}
-	if a.System || a.APIKey != nil {
+	if a.System {
 		return true
+	}
+	if a.APIKey != nil {
+		return a.APIKey.Agency == "" || e.Agency == a.APIKey.Agency
 	}
 	u := a.User
 	switch u.Role {

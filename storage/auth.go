@@ -146,10 +146,11 @@ func (d *DB) LogoutAll(ctx context.Context, userID int64) error {
 const apiKeyTag = "cok_"
 
 // CreateAPIKey implements cityops.AuthService.
-func (d *DB) CreateAPIKey(ctx context.Context, name string, scopes []string) (string, *cityops.APIKey, error) {
+func (d *DB) CreateAPIKey(ctx context.Context, k *cityops.APIKey) (string, error) {
 	if err := authorize(ctx, cityops.PermAPIKeysManage); err != nil {
-		return "", nil, err
+		return "", err
 	}
+	name, scopes := k.Name, k.Scopes
 	var v cityops.Validation
 	name = strings.TrimSpace(name)
 	v.Check(name != "", "name", "is required")
@@ -166,33 +167,43 @@ func (d *DB) CreateAPIKey(ctx context.Context, name string, scopes []string) (st
 		}
 	}
 	if err := v.Err(); err != nil {
-		return "", nil, err
+		return "", err
 	}
 	prefix := strings.ToLower(strings.NewReplacer("-", "", "_", "").Replace(auth.NewToken(8)))[:8]
 	secret := apiKeyTag + prefix + "_" + auth.NewToken(32)
-	k := &cityops.APIKey{Name: name, Prefix: prefix, Scopes: scopes}
+	k.Name, k.Prefix, k.Scopes = name, prefix, scopes
 	err := d.inTx(ctx, func(tx *Tx) error {
 		k.CreatedAt = tx.now
-		err := tx.QueryRowContext(ctx, `insert into api_keys (name, prefix, hash, scopes, created_at) values ($1, $2, $3, $4, $5) returning id`,
-			name, prefix, auth.HashToken(secret), strings.Join(scopes, ","), tx.now).Scan(&k.ID)
+		var agency any
+		if k.Agency != "" {
+			var id int64
+			if err := tx.QueryRowContext(ctx, `select id from agencies where code = $1`, k.Agency).Scan(&id); err != nil {
+				return &cityops.Error{Code: cityops.EINVALID, Message: "invalid input", Fields: map[string]string{"agency": fmt.Sprintf("unknown agency %q", k.Agency)}}
+			}
+			agency = id
+		}
+		err := tx.QueryRowContext(ctx, `insert into api_keys (name, prefix, hash, scopes, created_at, agency_id) values ($1, $2, $3, $4, $5, $6) returning id`,
+			name, prefix, auth.HashToken(secret), strings.Join(scopes, ","), tx.now, agency).Scan(&k.ID)
 		if err != nil {
 			return fmt.Errorf("create api key: %w", err)
 		}
 		return nil
 	})
 	if err != nil {
-		return "", nil, err
+		return "", err
 	}
-	return secret, k, nil
+	return secret, nil
 }
 
-const apiKeyCols = `id, name, prefix, scopes, created_at, last_used_at, revoked_at`
+const apiKeyCols = `k.id, k.name, k.prefix, k.scopes, coalesce(g.code, ''), k.created_at, k.last_used_at, k.revoked_at`
+
+const apiKeyFrom = ` from api_keys k left join agencies g on g.id = k.agency_id`
 
 func scanAPIKey(row interface{ Scan(...any) error }, extra ...any) (*cityops.APIKey, error) {
 	var k cityops.APIKey
 	var scopes string
 	var used, revoked sql.Null[time.Time]
-	if err := row.Scan(append([]any{&k.ID, &k.Name, &k.Prefix, &scopes, &k.CreatedAt, &used, &revoked}, extra...)...); err != nil {
+	if err := row.Scan(append([]any{&k.ID, &k.Name, &k.Prefix, &scopes, &k.Agency, &k.CreatedAt, &used, &revoked}, extra...)...); err != nil {
 		return nil, err
 	}
 	k.Scopes = strings.Split(scopes, ",")
@@ -206,7 +217,7 @@ func (d *DB) FindAPIKeys(ctx context.Context) ([]*cityops.APIKey, error) {
 	if err := authorize(ctx, cityops.PermAPIKeysManage); err != nil {
 		return nil, err
 	}
-	rows, err := d.db.QueryContext(ctx, `select `+apiKeyCols+` from api_keys order by id`)
+	rows, err := d.db.QueryContext(ctx, `select `+apiKeyCols+apiKeyFrom+` order by k.id`)
 	if err != nil {
 		return nil, fmt.Errorf("find api keys: %w", err)
 	}
@@ -247,7 +258,7 @@ func (d *DB) ActorByAPIKey(ctx context.Context, secret string) (*cityops.Actor, 
 		return nil, bad
 	}
 	var hash string
-	k, err := scanAPIKey(d.db.QueryRowContext(ctx, `select `+apiKeyCols+`, hash from api_keys where prefix = $1`, rest[:8]), &hash)
+	k, err := scanAPIKey(d.db.QueryRowContext(ctx, `select `+apiKeyCols+`, k.hash`+apiKeyFrom+` where k.prefix = $1`, rest[:8]), &hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, bad
 	}

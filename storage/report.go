@@ -290,6 +290,8 @@ func (d *DB) canSeeReporter(ctx context.Context, r *cityops.Report) bool {
 		return false
 	case a.System:
 		return true
+	case a.APIKey != nil:
+		return a.APIKey.Agency != "" && a.APIKey.Agency == r.Agency && a.Can(cityops.PermReportsRead)
 	case a.User == nil || !a.User.Active():
 		return false
 	case a.User.Role == cityops.RoleOperator || a.User.Role == cityops.RoleAdmin:
@@ -383,6 +385,9 @@ func loadSupporting(ctx context.Context, q queryer, r *cityops.Report) error {
 // without personal data).
 func (d *DB) FindReports(ctx context.Context, f cityops.ReportFilter) ([]*cityops.Report, int, error) {
 	a := cityops.ActorFromContext(ctx)
+	if a != nil && a.APIKey != nil && a.APIKey.Agency != "" {
+		f.Agency = &a.APIKey.Agency
+	}
 	if a != nil && a.User != nil {
 		switch a.User.Role {
 		case cityops.RoleAgencyOfficer, cityops.RoleAgencyHead:
@@ -865,6 +870,20 @@ func partiesOf(a *cityops.Actor, r *cityops.Report) []string {
 		return nil
 	case a.System:
 		return []string{cityops.PartySystem, cityops.PartyCentre, cityops.PartyLead}
+	case a.APIKey != nil:
+		// An agency's own system acts for that agency.
+		var out []string
+		if ag := a.APIKey.Agency; ag != "" {
+			if ag == r.Agency {
+				out = append(out, cityops.PartyLead)
+			}
+			for _, sp := range r.Supporting {
+				if sp.Agency == ag {
+					out = append(out, cityops.PartySupport)
+				}
+			}
+		}
+		return out
 	case a.User == nil || !a.User.Active():
 		return nil
 	}

@@ -351,7 +351,8 @@ func ptr[T any](v T) *T { return &v }
 func TestAPIKeys(t *testing.T) {
 	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
 		ctx := sys()
-		secret, k, err := db.CreateAPIKey(ctx, "hepco gateway", []string{"org:read"})
+		k := &cityops.APIKey{Name: "hepco gateway", Scopes: []string{"org:read"}}
+		secret, err := db.CreateAPIKey(ctx, k)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -363,7 +364,7 @@ func TestAPIKeys(t *testing.T) {
 			_, err := db.ActorByAPIKey(ctx, bad)
 			wantCode(t, err, cityops.EUNAUTHORIZED)
 		}
-		_, _, err = db.CreateAPIKey(ctx, "", []string{"everything"})
+		_, err = db.CreateAPIKey(ctx, &cityops.APIKey{Scopes: []string{"everything"}})
 		wantCode(t, err, cityops.EINVALID)
 		if err := db.RevokeAPIKey(ctx, k.ID); err != nil {
 			t.Fatal(err)

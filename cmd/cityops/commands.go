@@ -111,6 +111,7 @@ func runAPIKey(ctx context.Context, args []string, env *Env) int {
 	name := fs.String("name", "", "what the key is for, e.g. `\"HEPCO dispatch system\"`")
 	scopes := fs.String("scopes", "", "comma-separated `scopes`: "+strings.Join(scopesHelp, ", "))
 	id := fs.Int64("id", 0, "`id` of the key to revoke")
+	agency := fs.String("agency", "", "agency `code` the key acts for (its own system working its reports)")
 	if st, err := parse(fs, args); st >= 0 {
 		return failParse(env, st, err)
 	}
@@ -128,7 +129,8 @@ func runAPIKey(ctx context.Context, args []string, env *Env) int {
 				list = append(list, s)
 			}
 		}
-		secret, k, err := db.CreateAPIKey(sctx, *name, list)
+		k := &cityops.APIKey{Name: *name, Scopes: list, Agency: *agency}
+		secret, err := db.CreateAPIKey(sctx, k)
 		if err != nil {
 			return fail(env.Stderr, exitFor(err), err)
 		}

@@ -2,6 +2,7 @@ package cityops
 
 import (
 	"context"
+	"net/url"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -84,6 +85,9 @@ type Report struct {
 	TransferTo  string     `json:"transfer_to,omitempty"`
 	ExtensionTo *time.Time `json:"extension_to,omitempty"`
 	Photos      []Photo    `json:"photos,omitempty"`
+	// MediaURL links to media held by the system that sent the report
+	// (Open311 media_url); cityops does not fetch it.
+	MediaURL string `json:"media_url,omitempty"`
 	// Answers holds the answers to the category's attributes.
 	Answers         map[string][]string `json:"attributes,omitempty"`
 	ReporterName    string              `json:"reporter_name,omitempty"`
@@ -149,6 +153,8 @@ type ReportInput struct {
 	Photos []Photo `json:"-"`
 	// Answers to the category's attributes, by attribute code.
 	Answers map[string][]string `json:"-"`
+	// MediaURL is an http(s) link to media held elsewhere.
+	MediaURL string `json:"media_url"`
 	// IdempotencyKey makes a retried submission return the first one.
 	IdempotencyKey string `json:"-"`
 }
@@ -191,6 +197,11 @@ func (in *ReportInput) Validate() error {
 		v.Add("consent", "must be given to leave a name, phone or e-mail")
 	}
 	v.Check(len(in.Photos) <= MaxPhotos, "photos", "at most %d photos", MaxPhotos)
+	if in.MediaURL != "" {
+		u, err := url.Parse(in.MediaURL)
+		v.Check(err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && len(in.MediaURL) <= 2000,
+			"media_url", "must be an http(s) URL of at most 2000 characters")
+	}
 	v.Check(len(in.IdempotencyKey) <= 200, "Idempotency-Key", "is longer than 200 characters")
 	return v.Err()
 }

@@ -245,6 +245,19 @@ func (s *Server) handleOpen311Definition(w http.ResponseWriter, r *http.Request)
 	return nil
 }
 
+// ownMedia recognises a link to a photo this server stores.
+func ownMedia(u string) (string, bool) {
+	i := strings.Index(u, "/media/")
+	if i < 0 {
+		return "", false
+	}
+	hash, ok := strings.CutSuffix(u[i+len("/media/"):], ".jpg")
+	if !ok || len(hash) != 64 || strings.Trim(hash, "0123456789abcdef") != "" {
+		return "", false
+	}
+	return hash, true
+}
+
 // open311ID strips the format extension from a path value.
 func open311ID(v string) (string, bool) {
 	for _, ext := range []string{".json", ".xml"} {
@@ -297,7 +310,14 @@ func (s *Server) open311Request(r *http.Request, rep *cityops.Report, catNames, 
 	if rep.Status == cityops.StatusDuplicate {
 		notes = "duplicate of " + rep.DuplicateOf
 	}
-	return open311Request{ID: rep.Tracking, Status: open311StatusOf(rep.Status), ExtendedStatus: rep.Status, StatusNotes: notes,
+	media := rep.MediaURL
+	for _, p := range rep.Photos {
+		if p.Kind == "report" {
+			media = s.baseURL(r) + "/media/" + p.Hash + ".jpg"
+			break
+		}
+	}
+	return open311Request{ID: rep.Tracking, Status: open311StatusOf(rep.Status), ExtendedStatus: rep.Status, StatusNotes: notes, MediaURL: media,
 		ServiceName: catNames[rep.Category], ServiceCode: rep.Category, Description: rep.Description,
 		AgencyResponsible: agencyNames[rep.Agency], Requested: open311Time(&rep.ReceivedAt), Updated: open311Time(&rep.UpdatedAt),
 		Expected: open311Time(rep.DueAt), Address: rep.Address, Lat: rep.Lat, Long: rep.Lon}
@@ -341,6 +361,19 @@ func (s *Server) handleOpen311Create(w http.ResponseWriter, r *http.Request) err
 		Name:        strings.TrimSpace(f.Get("first_name") + " " + f.Get("last_name")),
 		Phone:       f.Get("phone"),
 		Email:       f.Get("email"),
+	}
+	// media_url: a photo uploaded here before (/media/<hash>.jpg) is
+	// attached; any other link is kept as given and not fetched.
+	if mu := strings.TrimSpace(f.Get("media_url")); mu != "" {
+		if hash, ok := ownMedia(mu); ok {
+			p, err := s.photoByHash(hash, "")
+			if err != nil {
+				return &cityops.Error{Code: cityops.EINVALID, Message: "invalid input", Fields: map[string]string{"media_url": cityops.ErrorMessage(err)}}
+			}
+			in.Photos = append(in.Photos, p)
+		} else {
+			in.MediaURL = mu
+		}
 	}
 	// attribute[code] and, for multi-value lists, attribute[code][].
 	for k, vals := range f {

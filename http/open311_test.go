@@ -1,6 +1,7 @@
 package http_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"encoding/xml"
@@ -167,6 +168,32 @@ func TestOpen311(t *testing.T) {
 			t.Fatalf("stored = %+v, %v", rep, err)
 		}
 
+		// media_url: an outside link is kept (not fetched); one of our photos is attached.
+		ext := url.Values{"api_key": {key}, "service_code": {"environment.waste"}, "address_string": {"Lê Lợi"}, "description": {"rác"},
+			"media_url": {"https://partner.example/photos/1.jpg"}}
+		_, body = ts.postForm(base+"requests.json", ext)
+		extID := regexp.MustCompile(`"service_request_id":"([0-9A-Z]+)"`).FindStringSubmatch(body)[1]
+		if _, body := ts.do("GET", base+"requests/"+extID+".json", "", ""); !strings.Contains(body, `"media_url":"https://partner.example/photos/1.jpg"`) {
+			t.Errorf("external media_url not kept: %s", body)
+		}
+		ext.Set("media_url", "javascript:alert(1)")
+		if res, body := ts.postForm(base+"requests.json", ext); res.StatusCode != 400 || !strings.Contains(body, "media_url") {
+			t.Errorf("bad media_url = %d %s", res.StatusCode, body)
+		}
+		upReq, _ := http.NewRequest("POST", ts.url+"/api/v1/photos", bytes.NewReader(pngBytes(t, 40, 30)))
+		upReq.Header.Set("Content-Type", "image/png")
+		upRes, err := http.DefaultClient.Do(upReq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		upRes.Body.Close()
+		own := ts.url + upRes.Header.Get("Location")
+		ext.Set("media_url", own)
+		_, body = ts.postForm(base+"requests.json", ext)
+		ownID := regexp.MustCompile(`"service_request_id":"([0-9A-Z]+)"`).FindStringSubmatch(body)[1]
+		if _, body := ts.do("GET", base+"requests.json?service_request_id="+ownID, "", ""); !strings.Contains(body, `"media_url":"`+own+`"`) {
+			t.Errorf("own photo's media_url = %s; want %s", body, own)
+		}
 		// attribute[code] on POST.
 		road := url.Values{"api_key": {key}, "service_code": {"transport.road_damage"}, "address_string": {"Lê Lợi"}, "description": {"ổ gà"}}
 		res, body = ts.postForm(base+"requests.json", road)
@@ -198,16 +225,16 @@ func TestOpen311(t *testing.T) {
 			t.Errorf("public request shows personal data: %s", body)
 		}
 		for q, want := range map[string]int{
-			"":                                   4,
-			"?service_code=environment.waste":    2,
+			"":                                   6,
+			"?service_code=environment.waste":    4,
 			"?service_code=health.service":       0,
 			"?status=closed":                     0,
-			"?status=open":                       4,
+			"?status=open":                       6,
 			"?page_size=1":                       1,
-			"?page_size=1&page=5":                0,
-			"?page_size=1&page=4":                1,
+			"?page_size=1&page=7":                0,
+			"?page_size=1&page=6":                1,
 			"?lat=16.474&long=107.578&radius=50": 2,
-			"?service_code=environment.waste,environment.fallen_tree":        3,
+			"?service_code=environment.waste,environment.fallen_tree":        5,
 			"?lat=16.30&long=107.17&radius=500":                              0,
 			"?start_date=2000-01-01T00:00:00Z&end_date=2000-02-01T00:00:00Z": 0,
 		} {

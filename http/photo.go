@@ -31,8 +31,12 @@ func (s *Server) photoByHash(hash, thumb string) (cityops.Photo, error) {
 	if s.Media == nil {
 		return cityops.Photo{}, bad
 	}
-	if _, err := s.Media.Path(thumb); err != nil {
-		return cityops.Photo{}, bad
+	if thumb != "" {
+		if _, err := s.Media.Path(thumb); err != nil {
+			return cityops.Photo{}, bad
+		}
+	} else {
+		thumb = hash // a photo named by its link alone shows itself as thumbnail
 	}
 	f, err := s.Media.Open(hash)
 	if err != nil {

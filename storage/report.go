@@ -35,7 +35,7 @@ func newTracking() string {
 const reportCols = `r.id, r.tracking, c.code, s.code, r.description, r.lat, r.lon, r.address, coalesce(a.code, ''), r.channel,
 	r.urgent, r.status, coalesce(g.code, ''), r.queued_until, r.due_at, r.received_at, r.updated_at, r.resolved_at,
 	r.closed_at, r.resolution, coalesce(d.tracking, ''), r.rating, r.rating_note, coalesce(t.code, ''), r.extension_to,
-	r.reporter_name, r.reporter_phone, r.reporter_email, r.escalation, r.answers`
+	r.reporter_name, r.reporter_phone, r.reporter_email, r.escalation, r.answers, r.media_url`
 
 const reportFrom = ` from reports r join categories c on c.id = r.category_id join sectors s on s.id = c.sector_id
 	left join areas a on a.id = r.area_id left join agencies g on g.id = r.agency_id
@@ -50,7 +50,7 @@ func scanReport(row interface{ Scan(...any) error }) (*cityops.Report, error) {
 	if err := row.Scan(&r.ID, &r.Tracking, &r.Category, &r.Sector, &r.Description, &lat, &lon, &r.Address, &r.Area, &r.Channel,
 		&r.Urgent, &r.Status, &r.Agency, &queued, &due, &r.ReceivedAt, &r.UpdatedAt, &resolved,
 		&closed, &r.Resolution, &r.DuplicateOf, &rating, &r.RatingNote, &r.TransferTo, &ext,
-		&r.ReporterName, &r.ReporterPhone, &r.ReporterEmail, &r.Escalation, &answers); err != nil {
+		&r.ReporterName, &r.ReporterPhone, &r.ReporterEmail, &r.Escalation, &answers, &r.MediaURL); err != nil {
 		return nil, err
 	}
 	if answers != "" && answers != "{}" {
@@ -178,11 +178,11 @@ func (d *DB) createReport(ctx context.Context, tx *Tx, in *cityops.ReportInput, 
 		{
 			err = tx.QueryRowContext(ctx, `insert into reports (tracking, category_id, description, lat, lon, address, area_id,
 				channel, urgent, status, agency_id, queued_until, due_at, received_at, updated_at,
-				reporter_name, reporter_phone, reporter_email, citizen_token, idempotency_key, answers)
-				values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) returning id`,
+				reporter_name, reporter_phone, reporter_email, citizen_token, idempotency_key, answers, media_url)
+				values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) returning id`,
 				tracking, catID, in.Description, lat, lon, in.Address, nullID(areaID), in.Channel, urgent, status,
 				nullID(agencyID), timeArg(queued), due.UTC(), tx.now, tx.now, in.Name, in.Phone, in.Email,
-				auth.HashToken(token), idem, answersJSON).Scan(&id)
+				auth.HashToken(token), idem, answersJSON, in.MediaURL).Scan(&id)
 			if err != nil {
 				return fmt.Errorf("create report: %w", err)
 			}
@@ -528,6 +528,30 @@ func (d *DB) FindReports(ctx context.Context, f cityops.ReportFilter) ([]*cityop
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	// The page's photos, in one query.
+	byID := map[int64]*cityops.Report{}
+	for _, r := range out {
+		byID[r.ID] = r
+	}
+	prows, err := d.db.QueryContext(ctx, `select report_id, hash, thumb, width, height, kind from report_photos
+		where report_id in (`+strings.Join(ph, ", ")+`) order by created_at, hash`, ids...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("find reports: %w", err)
+	}
+	defer prows.Close()
+	for prows.Next() {
+		var id int64
+		var p cityops.Photo
+		if err := prows.Scan(&id, &p.Hash, &p.Thumb, &p.Width, &p.Height, &p.Kind); err != nil {
+			return nil, 0, fmt.Errorf("find reports: %w", err)
+		}
+		if r := byID[id]; r != nil {
+			r.Photos = append(r.Photos, p)
+		}
+	}
+	if err := prows.Err(); err != nil {
 		return nil, 0, err
 	}
 	for i, r := range out {

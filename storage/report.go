@@ -721,8 +721,20 @@ func (d *DB) Act(ctx context.Context, tracking string, act cityops.Action) (*cit
 		case cityops.ActAssign:
 			id := agencyID("agency")
 			sets["agency_id"], sets["transfer_to"] = id, nil
-			if act.Urgent != nil {
-				sets["urgent"] = *act.Urgent
+			if act.Urgent != nil && *act.Urgent != r.Urgent {
+				// A change of priority moves the deadline: from receipt (or
+				// the morning, for a night report) by the category's hours.
+				var hoursTimed, hoursUrgent int
+				if err := tx.QueryRowContext(ctx, `select hours_timed, hours_urgent from categories where code = $1`, r.Category).
+					Scan(&hoursTimed, &hoursUrgent); err != nil {
+					return fmt.Errorf("assign: %w", err)
+				}
+				start := r.ReceivedAt
+				if r.QueuedUntil != nil && !*act.Urgent {
+					start = *r.QueuedUntil
+				}
+				sets["urgent"], sets["due_at"] = *act.Urgent, d.deadline(start, *act.Urgent, hoursTimed, hoursUrgent)
+				sets["escalation"], sets["warned_at"] = 0, nil
 			}
 			eventAgency = id
 		case cityops.ActResolve:

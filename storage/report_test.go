@@ -354,6 +354,11 @@ func TestReportDeclineRejectDuplicate(t *testing.T) {
 		if err != nil || got.Status != cityops.StatusAssigned || got.Agency != "SNNMT" {
 			t.Fatalf("re-assigned = %+v, %v", got, err)
 		}
+		urgent := true
+		got, err = db.Act(ioc, a.Tracking, cityops.Action{Name: cityops.ActAssign, Agency: "SNNMT", Urgent: &urgent})
+		if err != nil || !got.Urgent || !got.DueAt.Equal(got.ReceivedAt.Add(4*time.Hour)) {
+			t.Fatalf("made urgent: urgent %v due %v received %v, %v; want due 4 h after receipt", got.Urgent, got.DueAt, got.ReceivedAt, err)
+		}
 		if _, err := db.Act(ioc, a.Tracking, cityops.Action{Name: cityops.ActAssign, Agency: "NOPE"}); cityops.ErrorFields(err)["agency"] == "" {
 			t.Fatalf("assign to unknown agency: %v", err)
 		}

@@ -2,6 +2,7 @@ package storage_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,7 +41,24 @@ func TestTimers(t *testing.T) {
 		run(1) // 09:00, due 10:00, warn 4 h before: a warning
 		run(0) // once only
 		now = now.Add(61 * time.Minute)
-		run(1) // overdue: the agency head
+		// Two processes' timers at once: the step is taken once.
+		var wg sync.WaitGroup
+		counts := make([]int, 2)
+		for i := range counts {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				n, err := db.RunTimers(context.Background())
+				if err != nil {
+					t.Error(err)
+				}
+				counts[i] = n
+			}()
+		}
+		wg.Wait()
+		if counts[0]+counts[1] != 1 {
+			t.Fatalf("concurrent timers took %v steps, want 1 in all", counts)
+		}
 		run(0)
 		now = now.Add(23 * time.Hour)
 		run(0) // not yet a day late

@@ -323,6 +323,23 @@ func (s *Server) open311Request(r *http.Request, rep *cityops.Report, catNames, 
 		Expected: open311Time(rep.DueAt), Address: rep.Address, Lat: rep.Lat, Long: rep.Lon}
 }
 
+// displayNames returns category ("c:CODE") and agency ("a:CODE") names in
+// the request's language, for pages that show many of both.
+func (s *Server) displayNames(r *http.Request) (map[string]string, error) {
+	cats, agencies, err := s.names(r)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(cats)+len(agencies))
+	for k, v := range cats {
+		out["c:"+k] = v
+	}
+	for k, v := range agencies {
+		out["a:"+k] = v
+	}
+	return out, nil
+}
+
 // names returns the category and agency names in the request's language.
 func (s *Server) names(r *http.Request) (cats, agencies map[string]string, err error) {
 	lang := langFrom(r.Context())

@@ -84,16 +84,9 @@ func (s *Server) handleInbox(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	cats, agencyNames, err := s.names(r)
+	names, err := s.displayNames(r)
 	if err != nil {
 		return err
-	}
-	names := map[string]string{}
-	for k, v := range cats {
-		names["c:"+k] = v
-	}
-	for k, v := range agencyNames {
-		names["a:"+k] = v
 	}
 	type point struct {
 		Tracking string  `json:"t"`
@@ -154,16 +147,9 @@ func (s *Server) casePage(r *http.Request, tracking string) (*casePage, error) {
 	if err != nil {
 		return nil, err
 	}
-	cats, agencyNames, err := s.names(r)
+	names, err := s.displayNames(r)
 	if err != nil {
 		return nil, err
-	}
-	names := map[string]string{}
-	for k, v := range cats {
-		names["c:"+k] = v
-	}
-	for k, v := range agencyNames {
-		names["a:"+k] = v
 	}
 	p := &casePage{Report: rep, Events: events, Actions: actionsFor(cityops.ActorFromContext(ctx), rep),
 		Agencies: agencies, Names: names, Now: time.Now()}

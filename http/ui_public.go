@@ -180,16 +180,9 @@ func (s *Server) statusPage(r *http.Request, tracking, token string) (*statusPag
 	if err != nil {
 		return nil, err
 	}
-	cats, agencies, err := s.names(r)
+	names, err := s.displayNames(r)
 	if err != nil {
 		return nil, err
-	}
-	names := map[string]string{}
-	for k, v := range cats {
-		names["c:"+k] = v
-	}
-	for k, v := range agencies {
-		names["a:"+k] = v
 	}
 	p := &statusPage{Report: rep.Public(), Events: events, Token: token, Names: names}
 	if token != "" {

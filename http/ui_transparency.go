@@ -58,16 +58,9 @@ func (s *Server) handlePublicReports(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	cats, agencies, err := s.names(r)
+	names, err := s.displayNames(r)
 	if err != nil {
 		return err
-	}
-	names := map[string]string{}
-	for k, v := range cats {
-		names["c:"+k] = v
-	}
-	for k, v := range agencies {
-		names["a:"+k] = v
 	}
 	var pts []map[string]any
 	for i, rep := range reports {

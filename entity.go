@@ -1,0 +1,229 @@
+package cityops
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Entity is an NGSI-LD entity: a thing in the city (an air-quality
+// station, a car park, a river gauge) with its attributes. Names are kept
+// expanded (full IRIs) so that different @contexts agree on what they mean;
+// the HTTP layer expands and compacts with the request's context.
+type Entity struct {
+	ID   string `json:"id"`   // a URI, e.g. urn:ngsi-ld:AirQualityObserved:hue-dong-ba
+	Type string `json:"type"` // an expanded IRI
+	// Attrs maps an expanded attribute name to its instances (several
+	// when they differ by datasetId).
+	Attrs      map[string][]Attr `json:"attrs"`
+	Tenant     string            `json:"-"`
+	CreatedAt  time.Time         `json:"createdAt"`
+	ModifiedAt time.Time         `json:"modifiedAt"`
+}
+
+// Attr is one attribute instance in NGSI-LD normalized form: "type"
+// (Property, Relationship, GeoProperty, …), "value" or "object",
+// optional "observedAt", "unitCode", "datasetId" and sub-attributes.
+type Attr map[string]any
+
+// LocationAttr is the expanded name of the core "location" GeoProperty,
+// which storage indexes for geo-queries.
+const LocationAttr = "https://uri.etsi.org/ngsi-ld/location"
+
+// Attribute kinds of NGSI-LD.
+const (
+	KindProperty         = "Property"
+	KindRelationship     = "Relationship"
+	KindGeoProperty      = "GeoProperty"
+	KindLanguageProperty = "LanguageProperty"
+)
+
+// DatasetID returns the instance's datasetId ("" for the default one).
+func (a Attr) DatasetID() string {
+	s, _ := a["datasetId"].(string)
+	return s
+}
+
+// ObservedAt returns the instance's observedAt, if it has a valid one.
+func (a Attr) ObservedAt() (time.Time, bool) {
+	s, ok := a["observedAt"].(string)
+	if !ok {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	return t, err == nil
+}
+
+// Number returns the instance's value when it is a number, for roll-ups.
+func (a Attr) Number() (float64, bool) {
+	f, ok := a["value"].(float64)
+	return f, ok
+}
+
+var (
+	uriSchemeRE  = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*:`)
+	attrCoreKeys = map[string]bool{"type": true, "value": true, "object": true, "observedAt": true, "unitCode": true,
+		"datasetId": true, "createdAt": true, "modifiedAt": true, "languageMap": true, "objects": true}
+)
+
+// ValidURI reports whether s is an absolute URI, as NGSI-LD ids must be.
+func ValidURI(s string) bool {
+	if len(s) == 0 || len(s) > 512 || strings.ContainsAny(s, " \t\r\n<>\"{}|\\^`") || !uriSchemeRE.MatchString(s) {
+		return false
+	}
+	_, err := url.Parse(s)
+	return err == nil
+}
+
+// ValidateAttr checks an attribute instance's shape; path names it in the
+// error (e.g. "temperature" or "temperature.accuracy").
+func ValidateAttr(path string, a Attr, depth int) error {
+	bad := func(format string, args ...any) error {
+		return &Error{Code: EINVALID, Message: "invalid attribute", Fields: map[string]string{path: fmt.Sprintf(format, args...)}}
+	}
+	if depth > 8 {
+		return bad("sub-attributes nest deeper than 8 levels")
+	}
+	kind, _ := a["type"].(string)
+	switch kind {
+	case KindProperty:
+		if _, ok := a["value"]; !ok {
+			return bad("a Property needs a value")
+		}
+		if a["value"] == nil {
+			return bad("a Property's value may not be null")
+		}
+	case KindRelationship:
+		obj, ok := a["object"].(string)
+		if !ok || !ValidURI(obj) {
+			return bad("a Relationship needs an object that is a URI")
+		}
+	case KindGeoProperty:
+		v, ok := a["value"].(map[string]any)
+		if !ok {
+			return bad("a GeoProperty's value must be a GeoJSON geometry")
+		}
+		t, _ := v["type"].(string)
+		switch t {
+		case "Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon":
+		default:
+			return bad("geometry type %q is not a GeoJSON geometry", t)
+		}
+		if _, ok := v["coordinates"].([]any); !ok {
+			return bad("a geometry needs coordinates")
+		}
+	case KindLanguageProperty:
+		if _, ok := a["languageMap"].(map[string]any); !ok {
+			return bad("a LanguageProperty needs a languageMap")
+		}
+	case "":
+		return bad("the type is missing; use Property, Relationship, GeoProperty or LanguageProperty")
+	default:
+		return bad("type %q is not Property, Relationship, GeoProperty or LanguageProperty", kind)
+	}
+	if s, ok := a["observedAt"]; ok {
+		str, isStr := s.(string)
+		if _, err := time.Parse(time.RFC3339Nano, str); !isStr || err != nil {
+			return bad("observedAt must be a date-time such as 2026-01-01T08:00:00Z")
+		}
+	}
+	if s, ok := a["datasetId"]; ok {
+		if str, isStr := s.(string); !isStr || !ValidURI(str) {
+			return bad("datasetId must be a URI")
+		}
+	}
+	if s, ok := a["unitCode"]; ok {
+		if _, isStr := s.(string); !isStr {
+			return bad("unitCode must be a string (a UN/CEFACT code such as CEL)")
+		}
+	}
+	for k, v := range a {
+		if attrCoreKeys[k] {
+			continue
+		}
+		sub, ok := v.(map[string]any)
+		if !ok {
+			return bad("sub-attribute %q must be an object with a type", k)
+		}
+		if err := ValidateAttr(path+"."+k, Attr(sub), depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Validate checks an entity: a URI id, a type, and well-formed attributes.
+func (e *Entity) Validate() error {
+	var v Validation
+	v.Check(ValidURI(e.ID), "id", "must be a URI such as urn:ngsi-ld:AirQualityObserved:hue-1")
+	v.Check(e.Type != "" && len(e.Type) <= 512, "type", "is required")
+	if err := v.Err(); err != nil {
+		return err
+	}
+	if len(e.Attrs) > 1000 {
+		return Errorf(EINVALID, "an entity may have at most 1000 attributes")
+	}
+	for name, list := range e.Attrs {
+		if len(list) == 0 {
+			return &Error{Code: EINVALID, Message: "invalid attribute", Fields: map[string]string{name: "has no instance"}}
+		}
+		seen := map[string]bool{}
+		for _, a := range list {
+			if err := ValidateAttr(name, a, 0); err != nil {
+				return err
+			}
+			if seen[a.DatasetID()] {
+				return &Error{Code: EINVALID, Message: "invalid attribute", Fields: map[string]string{name: "two instances with the same datasetId"}}
+			}
+			seen[a.DatasetID()] = true
+		}
+	}
+	return nil
+}
+
+// EntityFilter selects entities.
+type EntityFilter struct {
+	Tenant    string
+	Types     []string // expanded
+	IDs       []string
+	IDPattern *regexp.Regexp
+	// Attrs keeps only these attributes in the result (expanded names).
+	Attrs         []string
+	Offset, Limit int
+}
+
+// Instance is one stored observation of an attribute, for temporal queries.
+type Instance struct {
+	Attr       string    `json:"attr"`
+	ObservedAt time.Time `json:"observedAt"`
+	Value      Attr      `json:"value"`
+}
+
+// EntityService stores NGSI-LD entities: the latest state for queries and
+// every instance for history. Errors: EINVALID, ENOTFOUND, ECONFLICT
+// (AlreadyExists).
+type EntityService interface {
+	CreateEntity(ctx context.Context, e *Entity) error
+	FindEntity(ctx context.Context, tenant, id string) (*Entity, error)
+	FindEntities(ctx context.Context, f EntityFilter) ([]*Entity, int, error)
+	// ReplaceEntity replaces all attributes; the type may not change.
+	ReplaceEntity(ctx context.Context, e *Entity) error
+	DeleteEntity(ctx context.Context, tenant, id string) error
+	// AppendAttrs adds attributes, replacing same-named ones unless
+	// noOverwrite; it returns the names it did not write.
+	AppendAttrs(ctx context.Context, tenant, id string, attrs map[string][]Attr, noOverwrite bool) (notUpdated []string, err error)
+	// UpdateAttrs replaces only attributes that exist; it returns the
+	// names that did not.
+	UpdateAttrs(ctx context.Context, tenant, id string, attrs map[string][]Attr) (notUpdated []string, err error)
+	// DeleteAttr removes an attribute (one datasetId, or all when all).
+	DeleteAttr(ctx context.Context, tenant, id, attr, datasetID string, all bool) error
+	// UpsertEntities creates or updates (replace or update mode) many
+	// entities in one transaction per batch, reporting per-entity errors.
+	UpsertEntities(ctx context.Context, tenant string, list []*Entity, replace bool) (errs map[string]error, err error)
+	// History returns an attribute's instances in [from, to), oldest
+	// first, at most limit (the newest limit when lastN).
+	History(ctx context.Context, tenant, id, attr string, from, to time.Time, limit int, lastN bool) ([]Instance, error)
+}

@@ -27,7 +27,7 @@ func prop(v any, at string) cityops.Attr {
 
 func station(id string, pm float64, at string) *cityops.Entity {
 	return &cityops.Entity{ID: id, Type: aqType, Attrs: map[string][]cityops.Attr{
-		pm25: {prop(pm, at)},
+		pm25:                 {prop(pm, at)},
 		cityops.LocationAttr: {{"type": "GeoProperty", "value": map[string]any{"type": "Point", "coordinates": []any{107.58, 16.47}}}},
 	}}
 }

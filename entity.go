@@ -223,6 +223,9 @@ type EntityService interface {
 	// UpsertEntities creates or updates (replace or update mode) many
 	// entities in one transaction per batch, reporting per-entity errors.
 	UpsertEntities(ctx context.Context, tenant string, list []*Entity, replace bool) (errs map[string]error, err error)
+	// EntityCatalogue lists the entity types (types) or attribute names
+	// present in a tenant, expanded.
+	EntityCatalogue(ctx context.Context, tenant string, types bool) ([]string, error)
 	// History returns an attribute's instances in [from, to), oldest
 	// first, at most limit (the newest limit when lastN).
 	History(ctx context.Context, tenant, id, attr string, from, to time.Time, limit int, lastN bool) ([]Instance, error)

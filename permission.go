@@ -17,10 +17,13 @@ const (
 	PermAPIKeysManage Permission = "apikeys:manage" // create, list and revoke API keys
 	PermReportsRead   Permission = "reports:read"   // staff inboxes and case pages (scoped)
 	PermOpen311Write  Permission = "open311:write"  // submit reports through Open311
+	PermDataRead      Permission = "data:read"      // NGSI-LD city data
+	PermDataWrite     Permission = "data:write"     // write NGSI-LD city data (sensors, gateways)
 )
 
 // Scopes lists the permissions an API key may be given.
-var Scopes = []Permission{PermOrgRead, PermOrgWrite, PermUsersRead, PermUsersWrite, PermReportsRead, PermOpen311Write}
+var Scopes = []Permission{PermOrgRead, PermOrgWrite, PermUsersRead, PermUsersWrite, PermReportsRead, PermOpen311Write,
+	PermDataRead, PermDataWrite}
 
 // Roles, from the public up to the administrator.
 const (
@@ -38,12 +41,12 @@ var Roles = []string{RoleCitizen, RoleWardOfficer, RoleAgencyOfficer, RoleAgency
 
 var rolePerms = map[string][]Permission{
 	RoleCitizen:       {},
-	RoleWardOfficer:   {PermStaff, PermOrgRead, PermReportsRead},
-	RoleAgencyOfficer: {PermStaff, PermOrgRead, PermReportsRead},
-	RoleAgencyHead:    {PermStaff, PermOrgRead, PermUsersRead, PermReportsRead},
-	RoleOperator:      {PermStaff, PermOrgRead, PermUsersRead, PermReportsRead},
-	RoleSteering:      {PermStaff, PermOrgRead, PermReportsRead},
-	RoleAdmin:         {PermStaff, PermOrgRead, PermOrgWrite, PermUsersRead, PermUsersWrite, PermAPIKeysManage, PermReportsRead},
+	RoleWardOfficer:   {PermStaff, PermOrgRead, PermReportsRead, PermDataRead},
+	RoleAgencyOfficer: {PermStaff, PermOrgRead, PermReportsRead, PermDataRead},
+	RoleAgencyHead:    {PermStaff, PermOrgRead, PermUsersRead, PermReportsRead, PermDataRead},
+	RoleOperator:      {PermStaff, PermOrgRead, PermUsersRead, PermReportsRead, PermDataRead},
+	RoleSteering:      {PermStaff, PermOrgRead, PermReportsRead, PermDataRead},
+	RoleAdmin:         {PermStaff, PermOrgRead, PermOrgWrite, PermUsersRead, PermUsersWrite, PermAPIKeysManage, PermReportsRead, PermDataRead, PermDataWrite},
 }
 
 // RoleCan reports whether role grants permission p.

@@ -34,6 +34,10 @@ func (e errMethod) Error() string {
 
 // ErrorStatus returns the HTTP status for err.
 func ErrorStatus(err error) int {
+	var pe *ngsiProblemErr
+	if errors.As(err, &pe) {
+		return pe.kind.Status
+	}
 	if errors.As(err, new(errMethod)) {
 		return http.StatusMethodNotAllowed
 	}
@@ -72,6 +76,13 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if code == cityops.EINTERNAL {
 		s.Log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if strings.HasPrefix(r.URL.Path, ngsiPrefix) {
+		if ErrorStatus(err) >= 500 {
+			s.Log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		}
+		writeNGSIError(w, err)
+		return
 	}
 	if strings.HasPrefix(r.URL.Path, open311Prefix) {
 		writeOpen311Error(w, r, err)

@@ -78,6 +78,20 @@ func (s *Server) registerRoutes() {
 	s.route("POST /open311/v2/servicerequestupdates.json", P.PermOpen311Write, s.handleOpen311PostUpdate)
 	s.route("POST /open311/v2/servicerequestupdates.xml", P.PermOpen311Write, s.handleOpen311PostUpdate)
 
+	// NGSI-LD: the city's live data (entities), for staff and for sensors
+	// and gateways holding keys with data:read / data:write.
+	s.route("POST /ngsi-ld/v1/entities", P.PermDataWrite, s.handleNGSICreate)
+	s.route("GET /ngsi-ld/v1/entities", P.PermDataRead, s.handleNGSIQuery)
+	s.route("GET /ngsi-ld/v1/entities/{id}", P.PermDataRead, s.handleNGSIRetrieve)
+	s.route("PUT /ngsi-ld/v1/entities/{id}", P.PermDataWrite, s.handleNGSIReplace)
+	s.route("DELETE /ngsi-ld/v1/entities/{id}", P.PermDataWrite, s.handleNGSIDelete)
+	s.route("POST /ngsi-ld/v1/entities/{id}/attrs", P.PermDataWrite, s.handleNGSIAppend)
+	s.route("PATCH /ngsi-ld/v1/entities/{id}/attrs", P.PermDataWrite, s.handleNGSIUpdate)
+	s.route("DELETE /ngsi-ld/v1/entities/{id}/attrs/{attr}", P.PermDataWrite, s.handleNGSIDeleteAttr)
+	s.route("POST /ngsi-ld/v1/entityOperations/{op}", P.PermDataWrite, s.handleNGSIBatch)
+	s.route("GET /ngsi-ld/v1/types", P.PermDataRead, s.handleNGSITypes)
+	s.route("GET /ngsi-ld/v1/attributes", P.PermDataRead, s.handleNGSIAttributes)
+
 	// API: staff accounts and machine clients.
 	s.route("GET /api/v1/me", P.PermStaff, s.handleMe)
 	s.route("GET /api/v1/users", P.PermUsersRead, s.handleUserIndex)

@@ -23,6 +23,7 @@ import (
 	"github.com/cityops/cityops"
 	"github.com/cityops/cityops/i18n"
 	"github.com/cityops/cityops/media"
+	"github.com/cityops/cityops/ngsild/jsonld"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -45,6 +46,10 @@ type Services struct {
 	Routing    cityops.RoutingService
 	Outbox     cityops.OutboxService
 	Stats      cityops.StatsService
+	Entities   cityops.EntityService
+	// Contexts serves the JSON-LD contexts NGSI-LD clients name (the
+	// machine may be offline: preloaded from files).
+	Contexts jsonld.Loader
 	// Events feeds the live stream; nil turns it off.
 	Events EventSource
 	// Ping reports whether the database answers, for /readyz.

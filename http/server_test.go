@@ -17,6 +17,7 @@ import (
 	cityhttp "github.com/cityops/cityops/http"
 	"github.com/cityops/cityops/i18n"
 	"github.com/cityops/cityops/media"
+	"github.com/cityops/cityops/ngsild/jsonld"
 	"github.com/cityops/cityops/storage"
 	"github.com/cityops/cityops/storage/storagetest"
 )
@@ -42,7 +43,7 @@ func newTestServer(t *testing.T, db *storage.DB) *testServer {
 		t.Fatal(err)
 	}
 	srv, err := cityhttp.NewServer(cityhttp.Services{Areas: db, Sectors: db, Agencies: db, Categories: db, Users: db, Auth: db, Ping: db.Ping,
-		Reports: db, Routing: db, Outbox: db, Stats: db},
+		Reports: db, Routing: db, Outbox: db, Stats: db, Entities: db, Contexts: jsonld.NewCache()},
 		cityhttp.Config{Addr: "127.0.0.1:0", MaxBodyBytes: 64 << 10, Media: &media.Store{Dir: t.TempDir()}}, cat, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

@@ -456,3 +456,40 @@ func (d *DB) History(ctx context.Context, tenant, id, attr string, from, to time
 	}
 	return out, nil
 }
+
+// EntityCatalogue implements cityops.EntityService.
+func (d *DB) EntityCatalogue(ctx context.Context, tenant string, types bool) ([]string, error) {
+	col := "type"
+	if !types {
+		col = "attrs"
+	}
+	rows, err := d.db.QueryContext(ctx, `select distinct `+col+` from entities where tenant = $1`, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("entity catalogue: %w", err)
+	}
+	defer rows.Close()
+	seen := map[string]bool{}
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, fmt.Errorf("entity catalogue: %w", err)
+		}
+		if types {
+			seen[v] = true
+			continue
+		}
+		var attrs map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(v), &attrs); err != nil {
+			return nil, fmt.Errorf("entity catalogue: %w", err)
+		}
+		for k := range attrs {
+			seen[k] = true
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for k := range seen {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out, rows.Err()
+}

@@ -20,6 +20,7 @@ import (
 	cityhttp "github.com/cityops/cityops/http"
 	"github.com/cityops/cityops/i18n"
 	"github.com/cityops/cityops/media"
+	"github.com/cityops/cityops/ngsild/jsonld"
 	"github.com/cityops/cityops/notify"
 	"github.com/cityops/cityops/workhours"
 	"github.com/prometheus/client_golang/prometheus"
@@ -46,6 +47,7 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 	dupRadius := fs.Float64("duplicate-radius", 50, "`metres` within which open reports of the same category are offered as duplicates")
 	dupDays := fs.Int("duplicate-days", 30, "`days` back that open reports are offered as duplicates")
 	calendar := fs.String("calendar", "", "working-hours calendar `file` (JSON: zone, week, holidays, work_days); default: Vietnam's week and public holidays")
+	contextDir := fs.String("contexts", "", "JSON-LD contexts NGSI-LD clients may name, as `BASE-URL=DIRECTORY[,…]`: DIRECTORY/x.jsonld is served for BASE-URL/x.jsonld (the server fetches none)")
 	smtpAddr := fs.String("smtp", "", "mail server `host:port` for e-mails to reporters; empty sends none")
 	smtpFrom := fs.String("smtp-from", "cityops@localhost", "sender `address` of e-mails")
 	publicURL := fs.String("public-url", "", "the `URL` citizens reach cityops at, for links in e-mails (default: the listen address)")
@@ -131,12 +133,27 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 	}
 
 	hub := &notify.Hub{Outbox: db, Interval: 250 * time.Millisecond, Log: log}
+	// JSON-LD contexts clients may name, served from local files: the
+	// server fetches nothing from the network.
+	contexts := jsonld.NewCache()
+	for _, pair := range strings.Split(*contextDir, ",") {
+		if pair = strings.TrimSpace(pair); pair == "" {
+			continue
+		}
+		base, dir, ok := strings.Cut(pair, "=")
+		if !ok {
+			return fail(env.Stderr, exitUsage, fmt.Errorf("-contexts %q: want BASE-URL=DIRECTORY", pair))
+		}
+		if _, err := contexts.AddDir(base, dir); err != nil {
+			return fail(env.Stderr, exitUsage, fmt.Errorf("-contexts: %w", err))
+		}
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewDBStatsCollector(db.SQL(), db.Dialect()))
 	srv, err := cityhttp.NewServer(cityhttp.Services{
 		Areas: db, Sectors: db, Agencies: db, Categories: db, Users: db, Auth: db, Ping: db.Ping,
-		Reports: db, Routing: db, Outbox: db, Events: hub, Stats: db,
+		Reports: db, Routing: db, Outbox: db, Events: hub, Stats: db, Entities: db, Contexts: contexts,
 	}, cityhttp.Config{
 		Addr: *addr, SecureCookies: *secure, MaxBodyBytes: *maxBody, TemplateDir: *templates, Registry: reg,
 		Media: &media.Store{Dir: filepath.Join(dbf.data, "media")},

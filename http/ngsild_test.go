@@ -1,0 +1,158 @@
+package http_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/cityops/cityops"
+	"github.com/cityops/cityops/storage"
+	"github.com/cityops/cityops/storage/storagetest"
+)
+
+// TestNGSILD exercises the NGSI-LD entity API as GS CIM 009 describes it:
+// statuses, ProblemDetails types, JSON-LD expansion and compaction,
+// options, batch results, tenants.
+func TestNGSILD(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
+		ts := newTestServer(t, db)
+		key, err := db.CreateAPIKey(sysCtx(), &cityops.APIKey{Name: "gateway", Scopes: []string{"data:read", "data:write"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reader, _ := db.CreateAPIKey(sysCtx(), &cityops.APIKey{Name: "reader", Scopes: []string{"data:read"}})
+		const base = "/ngsi-ld/v1/"
+		id := "urn:ngsi-ld:AirQualityObserved:hue-dong-ba"
+		entity := `{"id":"` + id + `","type":"AirQualityObserved",
+			"pm25":{"type":"Property","value":38.2,"unitCode":"GQ","observedAt":"2026-05-01T07:55:00Z"},
+			"name":{"type":"Property","value":"Chợ Đông Ba"},
+			"refDevice":{"type":"Relationship","object":"urn:ngsi-ld:Device:aq-1"},
+			"location":{"type":"GeoProperty","value":{"type":"Point","coordinates":[107.588,16.472]}}}`
+		res, body := ts.do("POST", base+"entities", key, entity)
+		if res.StatusCode != 201 || res.Header.Get("Location") != base+"entities/"+id {
+			t.Fatalf("create = %d %s %s", res.StatusCode, res.Header.Get("Location"), body)
+		}
+		problemType := func(body string) string {
+			var p struct{ Type string }
+			json.Unmarshal([]byte(body), &p)
+			return strings.TrimPrefix(p.Type, "https://uri.etsi.org/ngsi-ld/errors/")
+		}
+		for _, tt := range []struct {
+			name, method, path, auth, body string
+			hdr                            []string
+			status                         int
+			ptype                          string
+		}{
+			{"exists", "POST", "entities", key, entity, nil, 409, "AlreadyExists"},
+			{"bad json", "POST", "entities", key, `{"id":`, nil, 400, "InvalidRequest"},
+			{"no type", "POST", "entities", key, `{"id":"urn:x:1"}`, nil, 400, "BadRequestData"},
+			{"bad id", "POST", "entities", key, `{"id":"not a uri","type":"T"}`, nil, 400, "BadRequestData"},
+			{"bad attribute", "POST", "entities", key, `{"id":"urn:x:1","type":"T","a":{"type":"Relationship"}}`, nil, 400, "BadRequestData"},
+			{"attribute not an object", "POST", "entities", key, `{"id":"urn:x:1","type":"T","a":5}`, nil, 400, "BadRequestData"},
+			{"read-only key", "POST", "entities", reader, `{"id":"urn:x:1","type":"T"}`, nil, 403, "Forbidden"},
+			{"no key", "GET", "entities/" + id, "", "", nil, 401, "Unauthorized"},
+			{"missing", "GET", "entities/urn:x:nope", key, "", nil, 404, "ResourceNotFound"},
+			{"query without filter", "GET", "entities", key, "", nil, 400, "BadRequestData"},
+			{"bad q", "GET", "entities?type=AirQualityObserved&q=pm25%3D%3D", key, "", nil, 400, "BadRequestData"},
+			{"bad tenant", "GET", "entities/" + id, key, "", []string{"NGSILD-Tenant", "../x"}, 400, "BadRequestData"},
+			{"unknown context", "GET", "entities/" + id, key, "", []string{"Link", `<https://example.org/unknown.jsonld>; rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"`}, 503, "LdContextNotAvailable"},
+			{"unknown batch", "POST", "entityOperations/merge", key, `[]`, nil, 404, "ResourceNotFound"},
+		} {
+			res, body := ts.do(tt.method, base+tt.path, tt.auth, tt.body, tt.hdr...)
+			if res.StatusCode != tt.status || problemType(body) != tt.ptype || res.Header.Get("Content-Type") != "application/json" {
+				t.Errorf("%s: %d %s %s; want %d %s", tt.name, res.StatusCode, res.Header.Get("Content-Type"), body, tt.status, tt.ptype)
+			}
+		}
+
+		// Retrieve: short names come back with the core context in a Link.
+		res, body = ts.do("GET", base+"entities/"+id, key, "")
+		var got map[string]any
+		json.Unmarshal([]byte(body), &got)
+		pm, _ := got["pm25"].(map[string]any)
+		if res.StatusCode != 200 || got["type"] != "AirQualityObserved" || pm["value"] != 38.2 || pm["unitCode"] != "GQ" ||
+			!strings.Contains(res.Header.Get("Link"), "json-ld#context") {
+			t.Fatalf("retrieve = %d %s link %q", res.StatusCode, body, res.Header.Get("Link"))
+		}
+		_, body = ts.do("GET", base+"entities/"+id+"?options=keyValues&attrs=pm25,refDevice", key, "")
+		if body != `{"id":"`+id+`","pm25":38.2,"refDevice":"urn:ngsi-ld:Device:aq-1","type":"AirQualityObserved"}`+"\n" {
+			t.Errorf("keyValues = %s", body)
+		}
+		res, body = ts.do("GET", base+"entities/"+id+"?options=sysAttrs", key, "", "Accept", "application/ld+json")
+		if res.Header.Get("Content-Type") != "application/ld+json" || !strings.Contains(body, `"@context"`) || !strings.Contains(body, `"createdAt"`) {
+			t.Errorf("ld+json with sysAttrs = %s %s", res.Header.Get("Content-Type"), body)
+		}
+
+		// Update and append.
+		if res, body := ts.do("PATCH", base+"entities/"+id+"/attrs", key, `{"pm25":{"type":"Property","value":55.1,"observedAt":"2026-05-01T08:00:00Z"}}`); res.StatusCode != 204 {
+			t.Errorf("update = %d %s", res.StatusCode, body)
+		}
+		res, body = ts.do("PATCH", base+"entities/"+id+"/attrs", key, `{"pm10":{"type":"Property","value":80}}`)
+		if res.StatusCode != 207 || !strings.Contains(body, `"notUpdated":[{"attributeName":"pm10"`) {
+			t.Errorf("update unknown = %d %s", res.StatusCode, body)
+		}
+		res, body = ts.do("POST", base+"entities/"+id+"/attrs?options=noOverwrite", key, `{"pm25":{"type":"Property","value":1},"pm10":{"type":"Property","value":80}}`)
+		if res.StatusCode != 207 || !strings.Contains(body, `"updated":["pm10"]`) {
+			t.Errorf("append noOverwrite = %d %s", res.StatusCode, body)
+		}
+
+		// Query: type, q, count, paging.
+		batch := `[{"id":"urn:ngsi-ld:AirQualityObserved:hue-2","type":"AirQualityObserved","pm25":{"type":"Property","value":12}},
+			{"id":"urn:ngsi-ld:AirQualityObserved:hue-3","type":"AirQualityObserved","pm25":{"type":"Property","value":70}},
+			{"id":"bad","type":"AirQualityObserved"}]`
+		res, body = ts.do("POST", base+"entityOperations/upsert", key, batch)
+		if res.StatusCode != 207 || !strings.Contains(body, `"success":["urn:ngsi-ld:AirQualityObserved:hue-2","urn:ngsi-ld:AirQualityObserved:hue-3"]`) ||
+			!strings.Contains(body, `"entityId":"bad"`) {
+			t.Fatalf("batch upsert = %d %s", res.StatusCode, body)
+		}
+		res, body = ts.do("GET", base+"entities?type=AirQualityObserved&q=pm25%3E30&count=true", key, "")
+		var list []map[string]any
+		json.Unmarshal([]byte(body), &list)
+		if res.StatusCode != 200 || len(list) != 2 || res.Header.Get("NGSILD-Results-Count") != "2" {
+			t.Errorf("q pm25>30 = %d %d %s", res.StatusCode, len(list), res.Header.Get("NGSILD-Results-Count"))
+		}
+		_, body = ts.do("GET", base+"entities?type=AirQualityObserved&limit=1&offset=1&count=true", key, "")
+		json.Unmarshal([]byte(body), &list)
+		if len(list) != 1 || list[0]["id"] != "urn:ngsi-ld:AirQualityObserved:hue-3" { // ids sort: hue-2, hue-3, hue-dong-ba
+			t.Errorf("page 2 = %s", body)
+		}
+		_, body = ts.do("GET", base+"entities?idPattern=hue-%5B23%5D%24&attrs=pm25", key, "")
+		json.Unmarshal([]byte(body), &list)
+		if len(list) != 2 {
+			t.Errorf("idPattern = %s", body)
+		}
+		_, body = ts.do("GET", base+"types", key, "")
+		if !strings.Contains(body, `"typeList":["AirQualityObserved"]`) {
+			t.Errorf("types = %s", body)
+		}
+		_, body = ts.do("GET", base+"attributes", reader, "")
+		if !strings.Contains(body, `"pm25"`) || !strings.Contains(body, `"location"`) {
+			t.Errorf("attributes = %s", body)
+		}
+
+		// A user context in an ld+json body expands pm25 elsewhere.
+		ld := `{"@context":[{"pm25":"https://smartdatamodels.org/dataModel.Environment/pm25"}],"id":"urn:x:sdm","type":"AirQualityObserved",
+			"pm25":{"type":"Property","value":9}}`
+		if res, body := ts.do("POST", base+"entities", key, ld, "Content-Type", "application/ld+json"); res.StatusCode != 201 {
+			t.Fatalf("ld+json create = %d %s", res.StatusCode, body)
+		}
+		_, body = ts.do("GET", base+"entities/urn:x:sdm", key, "")
+		if !strings.Contains(body, `"https://smartdatamodels.org/dataModel.Environment/pm25"`) {
+			t.Errorf("without the user context the SDM term stays expanded: %s", body)
+		}
+
+		// Tenants are separate.
+		if res, _ := ts.do("GET", base+"entities/"+id, key, "", "NGSILD-Tenant", "hoian"); res.StatusCode != 404 {
+			t.Errorf("another tenant = %d", res.StatusCode)
+		}
+		// Delete an attribute, then the entity.
+		if res, body := ts.do("DELETE", base+"entities/"+id+"/attrs/pm10", key, ""); res.StatusCode != 204 {
+			t.Errorf("delete attr = %d %s", res.StatusCode, body)
+		}
+		if res, _ := ts.do("DELETE", base+"entities/"+id, key, ""); res.StatusCode != 204 {
+			t.Errorf("delete = %d", res.StatusCode)
+		}
+		if res, body := ts.do("GET", base+"entities/"+id, key, ""); res.StatusCode != 404 || problemType(body) != "ResourceNotFound" {
+			t.Errorf("after delete = %d %s", res.StatusCode, body)
+		}
+	})
+}

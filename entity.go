@@ -29,9 +29,10 @@ type Entity struct {
 // optional "observedAt", "unitCode", "datasetId" and sub-attributes.
 type Attr map[string]any
 
-// LocationAttr is the expanded name of the core "location" GeoProperty,
-// which storage indexes for geo-queries.
-const LocationAttr = "https://uri.etsi.org/ngsi-ld/location"
+// LocationAttr is the name of the core "location" GeoProperty, which
+// storage indexes for geo-queries. Core names stay as they are when
+// expanded (ngsild/jsonld), so it is the short name.
+const LocationAttr = "location"
 
 // Attribute kinds of NGSI-LD.
 const (

@@ -48,6 +48,7 @@ func init() {
 		{"user", "add -email E -role R [-agency CODE] [-area CODE] [-name N]", "create a staff account; the password is read from stdin", runUser},
 		{"apikey", "create -name N -scopes S1,S2 | list | revoke -id N", "manage API keys for machine clients; create prints only the new key", runAPIKey},
 		{"areas", "import [flags] FILE.geojson", "import or update administrative areas from GeoJSON, all or nothing", runAreas},
+		{"simulate", "-key KEY [-url URL] [-speed N] [-flood IN,RISE,PEAK]", "send live Huế sensor data to a running cityops (NGSI-LD)", runSimulate},
 		{"backup", "-to FILE", "write a consistent copy of the SQLite database while serve runs", runBackup},
 		{"version", "", "print the version", runVersion},
 		{"help", "[command]", "show this help, or a command's flags", nil},

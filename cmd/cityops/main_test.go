@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -372,5 +373,49 @@ func TestKillDuringWrites(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSimulate feeds a running cityops through its NGSI-LD API and checks
+// the city data arrived; serve -demo does the same in-process.
+func TestSimulate(t *testing.T) {
+	dir := t.TempDir()
+	base, _ := serve(t, "-demo", "-data", dir)
+	st, out, errs := run(t, "", "apikey", "create", "-name", "sim", "-scopes", "data:write,data:read", "-data", dir)
+	if st != 0 {
+		t.Fatalf("apikey: %s", errs)
+	}
+	key := strings.TrimSpace(out)
+	count := func(typ string) int {
+		req, _ := http.NewRequest("GET", base+"/ngsi-ld/v1/entities?type="+typ+"&count=true&limit=1", nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		n, _ := strconv.Atoi(res.Header.Get("NGSILD-Results-Count"))
+		return n
+	}
+	// The demo's own simulator has written the sites already or soon.
+	deadline := time.Now().Add(10 * time.Second)
+	for count("AirQualityObserved") == 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := count("FloodMonitoring"); n != 2 {
+		t.Errorf("demo river gauges = %d, want Kim Long and Phú Ốc", n)
+	}
+	st, out, errs = run(t, "", "simulate", "-url", base, "-key", key, "-for", "2s", "-every", "1m", "-speed", "600", "-flood", "0s,1h,4.2")
+	if st != 0 || !strings.Contains(out, "sent ") {
+		t.Fatalf("simulate = %d %q %q", st, out, errs)
+	}
+	if n := count("TrafficFlowObserved"); n < 5 {
+		t.Errorf("traffic points = %d", n)
+	}
+	if st, _, errs := run(t, "", "simulate", "-url", base, "-key", "cok_bad_key", "-for", "2s"); st == 0 || !strings.Contains(errs, "401") {
+		t.Errorf("bad key: %d %q", st, errs)
+	}
+	if st, _, errs := run(t, "", "simulate", "-key", "k", "-flood", "soon"); st != exitUsage || !strings.Contains(errs, "-flood") {
+		t.Errorf("bad flood: %d %q", st, errs)
 	}
 }

@@ -22,6 +22,8 @@ import (
 	"github.com/cityops/cityops/media"
 	"github.com/cityops/cityops/ngsild/jsonld"
 	"github.com/cityops/cityops/notify"
+	"github.com/cityops/cityops/simulate"
+	"github.com/cityops/cityops/storage"
 	"github.com/cityops/cityops/workhours"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -31,6 +33,7 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 	fs, dbf := flagSet("serve", "[flags]", env)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen `address` (host:port; port 0 picks a free one)")
 	loadDemo := fs.Bool("demo", false, "load the Huế demo data into an empty database and print the URL and demo logins")
+	simulateData := fs.Bool("simulate", true, "with -demo: keep the demo alive with simulated sensor data for Huế, one update a minute")
 	locales := fs.String("locales", "", "`directory` of extra or replacement message catalogues (fr.json, …)")
 	templates := fs.String("templates", "", "read page templates from this `directory` on every request (development)")
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
@@ -171,6 +174,10 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 	// Background work stops before the database closes.
 	bg, stopBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
+	if *loadDemo && *simulateData {
+		wg.Add(1)
+		go func() { defer wg.Done(); runDemoSimulator(bg, db, log) }()
+	}
 	wg.Add(3)
 	go func() { defer wg.Done(); hub.Run(bg) }()
 	go func() { defer wg.Done(); notify.Timers(bg, db, time.Minute, log) }()
@@ -197,6 +204,37 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 		return exitError
 	}
 	return exitOK
+}
+
+// runDemoSimulator writes simulated Huế sensor data straight into storage
+// every minute, so that the demo's city data is alive.
+func runDemoSimulator(ctx context.Context, db *storage.DB, log *slog.Logger) {
+	gen, err := simulate.New(1, simulate.HueSites(), simulate.Options{})
+	if err != nil {
+		log.Error("simulator", "err", err)
+		return
+	}
+	err = gen.Stream(ctx, time.Now(), time.Minute, 1, func(list []simulate.Entity) error {
+		ents := make([]*cityops.Entity, 0, len(list))
+		for _, e := range list {
+			ent, err := simulate.ToEntity(e, nil)
+			if err != nil {
+				return err
+			}
+			ents = append(ents, ent)
+		}
+		errs, err := db.UpsertEntities(ctx, "", ents, false)
+		if err != nil {
+			return err
+		}
+		for id, e := range errs {
+			log.Warn("simulator: entity refused", "id", id, "err", e)
+		}
+		return nil
+	})
+	if err != nil && ctx.Err() == nil {
+		log.Error("simulator stopped", "err", err)
+	}
 }
 
 // parseNight reads "HH:MM-HH:MM" into minutes after midnight; "off" gives

@@ -2,6 +2,7 @@ package http_test
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -153,6 +154,58 @@ func TestNGSILD(t *testing.T) {
 		}
 		if res, body := ts.do("GET", base+"entities/"+id, key, ""); res.StatusCode != 404 || problemType(body) != "ResourceNotFound" {
 			t.Errorf("after delete = %d %s", res.StatusCode, body)
+		}
+	})
+}
+
+func TestNGSILDTemporal(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
+		ts := newTestServer(t, db)
+		key, err := db.CreateAPIKey(sysCtx(), &cityops.APIKey{Name: "gauge", Scopes: []string{"data:read", "data:write"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const base = "/ngsi-ld/v1/"
+		id := "urn:ngsi-ld:FloodMonitoring:hue-kim-long"
+		level := func(v float64, at string) string {
+			return `{"currentLevel":{"type":"Property","value":` + strconv.FormatFloat(v, 'f', -1, 64) + `,"unitCode":"MTR","observedAt":"` + at + `"}}`
+		}
+		if res, body := ts.do("POST", base+"entities", key, `{"id":"`+id+`","type":"FloodMonitoring","currentLevel":{"type":"Property","value":1.2,"unitCode":"MTR","observedAt":"2026-11-01T00:00:00Z"}}`); res.StatusCode != 201 {
+			t.Fatalf("create = %d %s", res.StatusCode, body)
+		}
+		for i, v := range []float64{1.8, 2.6, 3.7} {
+			at := "2026-11-01T0" + strconv.Itoa(i+1) + ":00:00Z"
+			if res, body := ts.do("PATCH", base+"entities/"+id+"/attrs", key, level(v, at)); res.StatusCode != 204 {
+				t.Fatalf("update = %d %s", res.StatusCode, body)
+			}
+		}
+		var got map[string]any
+		res, body := ts.do("GET", base+"temporal/entities/"+id+"?attrs=currentLevel", key, "")
+		json.Unmarshal([]byte(body), &got)
+		list, _ := got["currentLevel"].([]any)
+		if res.StatusCode != 200 || len(list) != 4 {
+			t.Fatalf("temporal = %d %s", res.StatusCode, body)
+		}
+		_, body = ts.do("GET", base+"temporal/entities/"+id+"?attrs=currentLevel&lastN=2&options=temporalValues", key, "")
+		if !strings.Contains(body, `"values":[[2.6,"2026-11-01T02:00:00Z"],[3.7,"2026-11-01T03:00:00Z"]]`) {
+			t.Errorf("lastN=2 temporalValues = %s", body)
+		}
+		_, body = ts.do("GET", base+"temporal/entities/"+id+"?timerel=between&timeAt=2026-11-01T00:30:00Z&endTimeAt=2026-11-01T02:30:00Z&options=temporalValues", key, "")
+		if !strings.Contains(body, `[[1.8,"2026-11-01T01:00:00Z"],[2.6,"2026-11-01T02:00:00Z"]]`) {
+			t.Errorf("between = %s", body)
+		}
+		_, body = ts.do("GET", base+"temporal/entities?type=FloodMonitoring&timerel=after&timeAt=2026-11-01T02:30:00Z&options=temporalValues", key, "")
+		if !strings.Contains(body, `[[3.7,"2026-11-01T03:00:00Z"]]`) {
+			t.Errorf("temporal query = %s", body)
+		}
+		for _, q := range []string{"temporal/entities/" + id + "?timerel=during&timeAt=2026-11-01T00:00:00Z",
+			"temporal/entities/" + id + "?timerel=after&timeAt=yesterday",
+			"temporal/entities/" + id + "?timerel=between&timeAt=2026-11-02T00:00:00Z&endTimeAt=2026-11-01T00:00:00Z",
+			"temporal/entities/" + id + "?lastN=0",
+			"temporal/entities?type=FloodMonitoring"} {
+			if res, body := ts.do("GET", base+q, key, ""); res.StatusCode != 400 || !strings.Contains(body, "BadRequestData") {
+				t.Errorf("%s = %d %s", q, res.StatusCode, body)
+			}
 		}
 	})
 }

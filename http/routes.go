@@ -89,6 +89,8 @@ func (s *Server) registerRoutes() {
 	s.route("PATCH /ngsi-ld/v1/entities/{id}/attrs", P.PermDataWrite, s.handleNGSIUpdate)
 	s.route("DELETE /ngsi-ld/v1/entities/{id}/attrs/{attr}", P.PermDataWrite, s.handleNGSIDeleteAttr)
 	s.route("POST /ngsi-ld/v1/entityOperations/{op}", P.PermDataWrite, s.handleNGSIBatch)
+	s.route("GET /ngsi-ld/v1/temporal/entities", P.PermDataRead, s.handleTemporalQuery)
+	s.route("GET /ngsi-ld/v1/temporal/entities/{id}", P.PermDataRead, s.handleTemporalRetrieve)
 	s.route("GET /ngsi-ld/v1/types", P.PermDataRead, s.handleNGSITypes)
 	s.route("GET /ngsi-ld/v1/attributes", P.PermDataRead, s.handleNGSIAttributes)
 

@@ -191,6 +191,9 @@ type EntityFilter struct {
 	Types     []string // expanded
 	IDs       []string
 	IDPattern *regexp.Regexp
+	// Box keeps entities whose location point lies in [minLat, minLon,
+	// maxLat, maxLon]; nil does not filter.
+	Box *[4]float64
 	// Attrs keeps only these attributes in the result (expanded names).
 	Attrs         []string
 	Offset, Limit int

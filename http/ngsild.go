@@ -440,7 +440,14 @@ func (s *Server) handleNGSIQuery(w http.ResponseWriter, r *http.Request) error {
 			return ngsiErr(errBadRequestData, "q: %v", err)
 		}
 	}
-	if len(f.Types) == 0 && len(f.IDs) == 0 && f.IDPattern == nil && expr == nil && qv.Get("attrs") == "" {
+	gq, err := parseGeoQuery(r, c)
+	if err != nil {
+		return err
+	}
+	if gq != nil && gq.property == cityops.LocationAttr && gq.rel != "disjoint" {
+		f.Box = &gq.box
+	}
+	if len(f.Types) == 0 && len(f.IDs) == 0 && f.IDPattern == nil && expr == nil && qv.Get("attrs") == "" && gq == nil {
 		return ngsiErr(errBadRequestData, "give at least one of type, id, idPattern, q or attrs")
 	}
 	var v cityops.Validation
@@ -453,10 +460,11 @@ func (s *Server) handleNGSIQuery(w http.ResponseWriter, r *http.Request) error {
 	for _, a := range splitList(qv.Get("attrs")) {
 		attrs = append(attrs, c.ExpandTerm(a))
 	}
-	// q is evaluated on the stored entities; the page is cut afterwards.
+	// q and geo-queries are evaluated on the stored entities (a bounding
+	// box narrows them first); the page is cut afterwards.
 	var list []*cityops.Entity
 	var total int
-	if expr == nil {
+	if expr == nil && gq == nil {
 		f.Offset, f.Limit = offset, limit
 		if limit == 0 {
 			f.Limit = 1
@@ -473,7 +481,7 @@ func (s *Server) handleNGSIQuery(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		for _, e := range all {
-			if q.Eval(expr, entityGetter(e, c)) {
+			if (expr == nil || q.Eval(expr, entityGetter(e, c))) && (gq == nil || gq.match(e)) {
 				list = append(list, e)
 			}
 		}

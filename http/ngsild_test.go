@@ -209,3 +209,61 @@ func TestNGSILDTemporal(t *testing.T) {
 		}
 	})
 }
+
+func TestNGSILDGeo(t *testing.T) {
+	db := storagetest.Open(t, storage.SQLite)
+	ts := newTestServer(t, db)
+	key, err := db.CreateAPIKey(sysCtx(), &cityops.APIKey{Name: "geo", Scopes: []string{"data:read", "data:write"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const base = "/ngsi-ld/v1/"
+	batch := `[`
+	for i, p := range []struct{ name, lon, lat string }{{"dong-ba", "107.588", "16.472"}, {"kim-long", "107.556", "16.466"}, {"lang-co", "108.05", "16.25"}} {
+		if i > 0 {
+			batch += ","
+		}
+		batch += `{"id":"urn:ngsi-ld:AirQualityObserved:` + p.name + `","type":"AirQualityObserved","location":{"type":"GeoProperty","value":{"type":"Point","coordinates":[` + p.lon + `,` + p.lat + `]}}}`
+	}
+	if res, body := ts.do("POST", base+"entityOperations/create", key, batch+`]`); res.StatusCode != 201 {
+		t.Fatalf("create = %d %s", res.StatusCode, body)
+	}
+	ids := func(body string) string {
+		var list []map[string]any
+		json.Unmarshal([]byte(body), &list)
+		var out []string
+		for _, e := range list {
+			s, _ := e["id"].(string)
+			out = append(out, strings.TrimPrefix(s, "urn:ngsi-ld:AirQualityObserved:"))
+		}
+		return strings.Join(out, ",")
+	}
+	centre := `[[[107.5,16.4],[107.7,16.4],[107.7,16.55],[107.5,16.55],[107.5,16.4]]]`
+	for _, tt := range []struct{ q, want string }{
+		{"georel=near;maxDistance==2000&geometry=Point&coordinates=[107.585,16.47]", "dong-ba"},
+		{"georel=near;minDistance==50000&geometry=Point&coordinates=[107.585,16.47]", "lang-co"},
+		{"georel=within&geometry=Polygon&coordinates=" + centre, "dong-ba,kim-long"},
+		{"georel=intersects&geometry=Polygon&coordinates=" + centre, "dong-ba,kim-long"},
+		{"georel=disjoint&geometry=Polygon&coordinates=" + centre, "lang-co"},
+		{"georel=equals&geometry=Point&coordinates=[107.556,16.466]", "kim-long"},
+		{"type=AirQualityObserved&georel=near;maxDistance==5000&geometry=Point&coordinates=[107.57,16.47]", "dong-ba,kim-long"},
+	} {
+		res, body := ts.do("GET", base+"entities?"+strings.ReplaceAll(tt.q, ";", "%3B"), key, "")
+		if res.StatusCode != 200 || ids(body) != tt.want {
+			t.Errorf("%s = %d %s; want %s", tt.q, res.StatusCode, ids(body), tt.want)
+		}
+	}
+	for _, q := range []string{
+		"georel=contains&geometry=Polygon&coordinates=" + centre,
+		"georel=near&geometry=Point&coordinates=[107,16]",
+		"georel=near;maxDistance==10&geometry=Point&coordinates=north",
+		"georel=within&geometry=LineString&coordinates=[[107,16],[108,17]]",
+		"georel=within&geometry=Polygon&coordinates=[[[107,16],[108,16],[108,17]]]",
+		"georel=near;maxDistance==10&geometry=Polygon&coordinates=" + centre,
+		"geometry=Point&coordinates=[107,16]",
+	} {
+		if res, body := ts.do("GET", base+"entities?"+strings.ReplaceAll(q, ";", "%3B"), key, ""); res.StatusCode != 400 || !strings.Contains(body, "BadRequestData") {
+			t.Errorf("%s = %d %s", q, res.StatusCode, body)
+		}
+	}
+}

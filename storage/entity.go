@@ -144,6 +144,9 @@ func (d *DB) FindEntities(ctx context.Context, f cityops.EntityFilter) ([]*cityo
 	w.add("tenant = ?", f.Tenant)
 	w.in("type", f.Types)
 	w.in("entity_id", f.IDs)
+	if b := f.Box; b != nil {
+		w.add("lat between ? and ? and lon between ? and ?", b[0], b[2], b[1], b[3])
+	}
 	q := `select entity_id, type, attrs, created_at, modified_at from entities` + w.String() + ` order by entity_id`
 	paged := f.IDPattern == nil
 	if paged {

@@ -384,11 +384,7 @@ func (s *Server) handleNGSICreate(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (s *Server) handleNGSIRetrieve(w http.ResponseWriter, r *http.Request) error {
-	tenant, err := ngsiTenant(r)
-	if err != nil {
-		return err
-	}
-	c, u, err := s.requestContext(r)
+	tenant, c, u, err := s.ngsiReq(r)
 	if err != nil {
 		return err
 	}
@@ -413,11 +409,7 @@ func (s *Server) handleNGSIRetrieve(w http.ResponseWriter, r *http.Request) erro
 // handleNGSIQuery is GET /entities: type, id, idPattern, attrs, q,
 // limit/offset and count=true.
 func (s *Server) handleNGSIQuery(w http.ResponseWriter, r *http.Request) error {
-	tenant, err := ngsiTenant(r)
-	if err != nil {
-		return err
-	}
-	c, u, err := s.requestContext(r)
+	tenant, c, u, err := s.ngsiReq(r)
 	if err != nil {
 		return err
 	}
@@ -456,10 +448,7 @@ func (s *Server) handleNGSIQuery(w http.ResponseWriter, r *http.Request) error {
 	if err := v.Err(); err != nil {
 		return ngsiErr(errBadRequestData, "%s", strings.TrimPrefix(err.Error(), "invalid: "))
 	}
-	var attrs []string
-	for _, a := range splitList(qv.Get("attrs")) {
-		attrs = append(attrs, c.ExpandTerm(a))
-	}
+	attrs := expandList(c, qv.Get("attrs"))
 	// q and geo-queries are evaluated on the stored entities (a bounding
 	// box narrows them first); the page is cut afterwards.
 	var list []*cityops.Entity
@@ -549,6 +538,26 @@ func entityGetter(e *cityops.Entity, c *jsonld.Context) func(p q.Path) ([]any, b
 		}
 		return vals, len(vals) > 0
 	}
+}
+
+// ngsiReq reads what every NGSI-LD read starts from: the tenant and the
+// JSON-LD context the request names (and its URL, for the answer).
+func (s *Server) ngsiReq(r *http.Request) (string, *jsonld.Context, string, error) {
+	tenant, err := ngsiTenant(r)
+	if err != nil {
+		return "", nil, "", err
+	}
+	c, u, err := s.requestContext(r)
+	return tenant, c, u, err
+}
+
+// expandList expands a comma-separated list of names.
+func expandList(c *jsonld.Context, s string) []string {
+	var out []string
+	for _, a := range splitList(s) {
+		out = append(out, c.ExpandTerm(a))
+	}
+	return out
 }
 
 func splitList(s string) []string {
@@ -697,11 +706,7 @@ func (s *Server) handleNGSIUpdate(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (s *Server) handleNGSIDeleteAttr(w http.ResponseWriter, r *http.Request) error {
-	tenant, err := ngsiTenant(r)
-	if err != nil {
-		return err
-	}
-	c, _, err := s.requestContext(r)
+	tenant, c, _, err := s.ngsiReq(r)
 	if err != nil {
 		return err
 	}
@@ -841,11 +846,7 @@ func (s *Server) handleNGSIAttributes(w http.ResponseWriter, r *http.Request) er
 }
 
 func (s *Server) ngsiCatalogue(w http.ResponseWriter, r *http.Request, types bool) error {
-	tenant, err := ngsiTenant(r)
-	if err != nil {
-		return err
-	}
-	c, u, err := s.requestContext(r)
+	tenant, c, u, err := s.ngsiReq(r)
 	if err != nil {
 		return err
 	}

@@ -126,11 +126,7 @@ func temporalOptions(r *http.Request) bool {
 }
 
 func (s *Server) handleTemporalRetrieve(w http.ResponseWriter, r *http.Request) error {
-	tenant, err := ngsiTenant(r)
-	if err != nil {
-		return err
-	}
-	c, u, err := s.requestContext(r)
+	tenant, c, u, err := s.ngsiReq(r)
 	if err != nil {
 		return err
 	}
@@ -142,10 +138,7 @@ func (s *Server) handleTemporalRetrieve(w http.ResponseWriter, r *http.Request) 
 	if err != nil {
 		return err
 	}
-	var attrs []string
-	for _, a := range splitList(r.URL.Query().Get("attrs")) {
-		attrs = append(attrs, c.ExpandTerm(a))
-	}
+	attrs := expandList(c, r.URL.Query().Get("attrs"))
 	out, err := s.temporalEntity(r, e, c, attrs, from, to, limit, lastN, temporalOptions(r))
 	if err != nil {
 		return err
@@ -157,11 +150,7 @@ func (s *Server) handleTemporalRetrieve(w http.ResponseWriter, r *http.Request) 
 // handleTemporalQuery is GET /temporal/entities: entities by type, id or
 // idPattern, each with its attributes' history in the time window.
 func (s *Server) handleTemporalQuery(w http.ResponseWriter, r *http.Request) error {
-	tenant, err := ngsiTenant(r)
-	if err != nil {
-		return err
-	}
-	c, u, err := s.requestContext(r)
+	tenant, c, u, err := s.ngsiReq(r)
 	if err != nil {
 		return err
 	}
@@ -197,10 +186,7 @@ func (s *Server) handleTemporalQuery(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	var attrs []string
-	for _, a := range splitList(qv.Get("attrs")) {
-		attrs = append(attrs, c.ExpandTerm(a))
-	}
+	attrs := expandList(c, qv.Get("attrs"))
 	out := []map[string]any{}
 	for _, e := range list {
 		e.Tenant = tenant

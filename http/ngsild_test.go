@@ -267,3 +267,36 @@ func TestNGSILDGeo(t *testing.T) {
 		}
 	}
 }
+
+func TestDevicesAPI(t *testing.T) {
+	db := storagetest.Open(t, storage.SQLite)
+	ts := newTestServer(t, db)
+	key, _ := db.CreateAPIKey(sysCtx(), &cityops.APIKey{Name: "gw", Scopes: []string{"data:read", "data:write"}})
+	dev := `{"id":"gauge-1","key":"hue","entity_id":"urn:ngsi-ld:FloodMonitoring:hue-kim-long","entity_type":"FloodMonitoring",
+		"attrs":[{"object_id":"l","name":"currentLevel","unit_code":"MTR"}]}`
+	if res, body := ts.do("POST", "/api/v1/devices", key, dev); res.StatusCode != 201 {
+		t.Fatalf("create device = %d %s", res.StatusCode, body)
+	}
+	if res, _ := ts.do("POST", "/api/v1/devices", key, dev); res.StatusCode != 409 {
+		t.Errorf("duplicate device = %d", res.StatusCode)
+	}
+	if res, body := ts.do("POST", "/api/v1/devices", key, `{"id":"bad id/x","key":"hue","entity_id":"nope","attrs":[]}`); res.StatusCode != 400 ||
+		!strings.Contains(body, `"entity_id"`) || !strings.Contains(body, `"attrs"`) {
+		t.Errorf("bad device = %d %s", res.StatusCode, body)
+	}
+	if res, body := ts.do("POST", "/api/v1/devices/hue/gauge-1/attrs", key, `{"l":2.4,"TimeInstant":"2026-11-28T02:00:00Z"}`); res.StatusCode != 204 {
+		t.Fatalf("measure = %d %s", res.StatusCode, body)
+	}
+	_, body := ts.do("GET", "/ngsi-ld/v1/entities/urn:ngsi-ld:FloodMonitoring:hue-kim-long?options=keyValues", key, "")
+	if !strings.Contains(body, `"currentLevel":2.4`) {
+		t.Errorf("entity after a measurement = %s", body)
+	}
+	for path, want := range map[string]int{"/api/v1/devices/hue/ghost/attrs": 404, "/api/v1/devices/hue/gauge-1/attrs": 400} {
+		if res, _ := ts.do("POST", path, key, `{"zz":1}`); res.StatusCode != want {
+			t.Errorf("POST %s = %d, want %d", path, res.StatusCode, want)
+		}
+	}
+	if res, _ := ts.do("DELETE", "/api/v1/devices/hue/gauge-1", key, ""); res.StatusCode != 204 {
+		t.Errorf("delete device = %d", res.StatusCode)
+	}
+}

@@ -92,6 +92,10 @@ func (s *Server) registerRoutes() {
 	s.route("GET /ngsi-ld/v1/temporal/entities", P.PermDataRead, s.handleTemporalQuery)
 	s.route("GET /ngsi-ld/v1/temporal/entities/{id}", P.PermDataRead, s.handleTemporalRetrieve)
 	s.route("GET /ngsi-ld/v1/types", P.PermDataRead, s.handleNGSITypes)
+	s.route("GET /api/v1/devices", P.PermDataRead, s.handleDeviceIndex)
+	s.route("POST /api/v1/devices", P.PermDataWrite, s.handleDeviceCreate)
+	s.route("DELETE /api/v1/devices/{key}/{id}", P.PermDataWrite, s.handleDeviceDelete)
+	s.route("POST /api/v1/devices/{key}/{id}/attrs", P.PermDataWrite, s.handleDeviceMeasure)
 	s.route("GET /ngsi-ld/v1/attributes", P.PermDataRead, s.handleNGSIAttributes)
 
 	// API: staff accounts and machine clients.

@@ -47,6 +47,7 @@ type Services struct {
 	Outbox     cityops.OutboxService
 	Stats      cityops.StatsService
 	Entities   cityops.EntityService
+	Devices    cityops.DeviceService
 	// Contexts serves the JSON-LD contexts NGSI-LD clients name (the
 	// machine may be offline: preloaded from files).
 	Contexts jsonld.Loader

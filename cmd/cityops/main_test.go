@@ -419,3 +419,18 @@ func TestSimulate(t *testing.T) {
 		t.Errorf("bad flood: %d %q", st, errs)
 	}
 }
+
+// TestServeMQTT starts the server with MQTT ingestion against the local
+// broker and stops it cleanly.
+func TestServeMQTT(t *testing.T) {
+	broker := os.Getenv("CITYOPS_TEST_MQTT")
+	if broker == "" {
+		t.Skip("set CITYOPS_TEST_MQTT to test against a broker")
+	}
+	base, _ := serve(t, "-data", t.TempDir(), "-mqtt", broker)
+	res, err := http.Get(base + "/readyz")
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("readyz with MQTT = %v, %v", res, err)
+	}
+	res.Body.Close()
+}

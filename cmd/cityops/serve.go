@@ -16,10 +16,12 @@ import (
 	"time"
 
 	"github.com/cityops/cityops"
+	"github.com/cityops/cityops/auth"
 	"github.com/cityops/cityops/demo"
 	cityhttp "github.com/cityops/cityops/http"
 	"github.com/cityops/cityops/i18n"
 	"github.com/cityops/cityops/media"
+	"github.com/cityops/cityops/mqtt"
 	"github.com/cityops/cityops/ngsild/jsonld"
 	"github.com/cityops/cityops/notify"
 	"github.com/cityops/cityops/simulate"
@@ -51,6 +53,7 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 	dupDays := fs.Int("duplicate-days", 30, "`days` back that open reports are offered as duplicates")
 	calendar := fs.String("calendar", "", "working-hours calendar `file` (JSON: zone, week, holidays, work_days); default: Vietnam's week and public holidays")
 	contextDir := fs.String("contexts", "", "JSON-LD contexts NGSI-LD clients may name, as `BASE-URL=DIRECTORY[,…]`: DIRECTORY/x.jsonld is served for BASE-URL/x.jsonld (the server fetches none)")
+	mqttURL := fs.String("mqtt", "", "MQTT `broker` to take device measurements from, e.g. tcp://127.0.0.1:1883 (topics /{key}/{deviceId}/attrs)")
 	smtpAddr := fs.String("smtp", "", "mail server `host:port` for e-mails to reporters; empty sends none")
 	smtpFrom := fs.String("smtp-from", "cityops@localhost", "sender `address` of e-mails")
 	publicURL := fs.String("public-url", "", "the `URL` citizens reach cityops at, for links in e-mails (default: the listen address)")
@@ -156,7 +159,7 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 		collectors.NewDBStatsCollector(db.SQL(), db.Dialect()))
 	srv, err := cityhttp.NewServer(cityhttp.Services{
 		Areas: db, Sectors: db, Agencies: db, Categories: db, Users: db, Auth: db, Ping: db.Ping,
-		Reports: db, Routing: db, Outbox: db, Events: hub, Stats: db, Entities: db, Contexts: contexts,
+		Reports: db, Routing: db, Outbox: db, Events: hub, Stats: db, Entities: db, Contexts: contexts, Devices: db,
 	}, cityhttp.Config{
 		Addr: *addr, SecureCookies: *secure, MaxBodyBytes: *maxBody, TemplateDir: *templates, Registry: reg,
 		Media: &media.Store{Dir: filepath.Join(dbf.data, "media")},
@@ -174,6 +177,14 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 	// Background work stops before the database closes.
 	bg, stopBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
+	if *mqttURL != "" {
+		in := &mqtt.Ingest{Broker: *mqttURL, ClientID: "cityops-" + auth.NewToken(6), Devices: db, Log: log}
+		if err := in.Start(bg); err != nil {
+			stopBG()
+			return fail(env.Stderr, exitError, err)
+		}
+		defer in.Stop()
+	}
 	if *loadDemo && *simulateData {
 		wg.Add(1)
 		go func() { defer wg.Done(); runDemoSimulator(bg, db, log) }()

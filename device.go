@@ -22,7 +22,10 @@ type Device struct {
 	// Attrs maps payload keys to entity attributes.
 	Attrs      []DeviceAttr `json:"attrs"`
 	LastSeenAt *time.Time   `json:"last_seen_at,omitempty"`
-	CreatedAt  time.Time    `json:"created_at"`
+	// NotObservedSince is set when the device has been silent longer than
+	// allowed, from the moment it was last heard (or registered).
+	NotObservedSince *time.Time `json:"not_observed_since,omitempty"`
+	CreatedAt        time.Time  `json:"created_at"`
 }
 
 // DeviceAttr maps one measurement to one entity attribute.
@@ -63,4 +66,8 @@ type DeviceService interface {
 	// first time. ENOTFOUND for an unknown device, EINVALID when no key of
 	// the payload is mapped.
 	Measure(ctx context.Context, key, id string, payload map[string]any, t time.Time) error
+	// MarkSilentDevices raises the "not observed" condition on devices not
+	// heard from (or, never heard, registered) longer than after ago, and
+	// returns how many it marked. A measurement clears the condition.
+	MarkSilentDevices(ctx context.Context, after time.Duration) (int, error)
 }

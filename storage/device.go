@@ -44,15 +44,16 @@ func (d *DB) CreateDevice(ctx context.Context, dev *cityops.Device) error {
 	})
 }
 
-const deviceCols = `v.device_id, v.key, v.tenant, v.entity_id, v.entity_type, coalesce(g.code, ''), v.attrs, v.last_seen_at, v.created_at`
+const deviceCols = `v.device_id, v.key, v.tenant, v.entity_id, v.entity_type, coalesce(g.code, ''), v.attrs, v.last_seen_at, v.created_at, v.not_observed_since`
 
 func scanDevice(row interface{ Scan(...any) error }) (*cityops.Device, error) {
 	var dev cityops.Device
 	var attrs string
-	var seen sql.Null[time.Time]
-	if err := row.Scan(&dev.ID, &dev.Key, &dev.Tenant, &dev.EntityID, &dev.EntityType, &dev.Agency, &attrs, &seen, &dev.CreatedAt); err != nil {
+	var seen, silent sql.Null[time.Time]
+	if err := row.Scan(&dev.ID, &dev.Key, &dev.Tenant, &dev.EntityID, &dev.EntityType, &dev.Agency, &attrs, &seen, &dev.CreatedAt, &silent); err != nil {
 		return nil, err
 	}
+	dev.NotObservedSince = nullTime(silent)
 	if err := json.Unmarshal([]byte(attrs), &dev.Attrs); err != nil {
 		return nil, fmt.Errorf("device %s attrs: %w", dev.ID, err)
 	}
@@ -130,7 +131,22 @@ func (d *DB) Measure(ctx context.Context, key, id string, payload map[string]any
 		if err := d.upsertOne(ctx, tx, e, false); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `update devices set last_seen_at = $1 where key = $2 and device_id = $3`, tx.now, key, id)
+		_, err = tx.ExecContext(ctx, `update devices set last_seen_at = $1, not_observed_since = null where key = $2 and device_id = $3`, tx.now, key, id)
 		return err
 	})
+}
+
+// MarkSilentDevices implements cityops.DeviceService.
+func (d *DB) MarkSilentDevices(ctx context.Context, after time.Duration) (int, error) {
+	var n int64
+	err := d.inTx(ctx, func(tx *Tx) error {
+		res, err := tx.ExecContext(ctx, `update devices set not_observed_since = coalesce(last_seen_at, created_at)
+			where not_observed_since is null and coalesce(last_seen_at, created_at) < $1`, tx.now.Add(-after))
+		if err != nil {
+			return fmt.Errorf("silent devices: %w", err)
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	})
+	return int(n), err
 }

@@ -143,3 +143,40 @@ func TestEntities(t *testing.T) {
 		}
 	})
 }
+
+func TestDeviceSilence(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
+		sys := cityops.NewContextWithActor(context.Background(), cityops.SystemActor())
+		now := time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC)
+		db.Now = func() time.Time { return now }
+		for _, id := range []string{"a", "b"} {
+			dev := &cityops.Device{ID: id, Key: "hue", EntityID: "urn:ngsi-ld:Thing:" + id, EntityType: "Thing",
+				Attrs: []cityops.DeviceAttr{{ObjectID: "v", Name: "value"}}}
+			if err := db.CreateDevice(sys, dev); err != nil {
+				t.Fatal(err)
+			}
+		}
+		now = now.Add(10 * time.Minute)
+		if err := db.Measure(sys, "hue", "a", map[string]any{"v": 1.0}, now); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(10 * time.Minute)
+		if n, err := db.MarkSilentDevices(sys, 15*time.Minute); err != nil || n != 1 {
+			t.Fatalf("marked %d, %v; want b only (a spoke 10 minutes ago)", n, err)
+		}
+		if n, _ := db.MarkSilentDevices(sys, 15*time.Minute); n != 0 {
+			t.Fatalf("marked again: %d", n)
+		}
+		devs, _ := db.FindDevices(sys)
+		if devs[0].NotObservedSince != nil || devs[1].NotObservedSince == nil {
+			t.Fatalf("devices = %+v %+v", devs[0], devs[1])
+		}
+		if err := db.Measure(sys, "hue", "b", map[string]any{"v": 2.0}, now); err != nil {
+			t.Fatal(err)
+		}
+		devs, _ = db.FindDevices(sys)
+		if devs[1].NotObservedSince != nil {
+			t.Errorf("a measurement did not clear the condition")
+		}
+	})
+}

@@ -53,6 +53,7 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 	dupDays := fs.Int("duplicate-days", 30, "`days` back that open reports are offered as duplicates")
 	calendar := fs.String("calendar", "", "working-hours calendar `file` (JSON: zone, week, holidays, work_days); default: Vietnam's week and public holidays")
 	contextDir := fs.String("contexts", "", "JSON-LD contexts NGSI-LD clients may name, as `BASE-URL=DIRECTORY[,…]`: DIRECTORY/x.jsonld is served for BASE-URL/x.jsonld (the server fetches none)")
+	silence := fs.Duration("device-silence", 15*time.Minute, "raise \"not observed\" on a device silent this long")
 	mqttURL := fs.String("mqtt", "", "MQTT `broker` to take device measurements from, e.g. tcp://127.0.0.1:1883 (topics /{key}/{deviceId}/attrs)")
 	smtpAddr := fs.String("smtp", "", "mail server `host:port` for e-mails to reporters; empty sends none")
 	smtpFrom := fs.String("smtp-from", "cityops@localhost", "sender `address` of e-mails")
@@ -93,6 +94,9 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 		if cal, err = loadCalendar(*calendar); err != nil {
 			problems = append(problems, err.Error())
 		}
+	}
+	if *silence < time.Minute {
+		problems = append(problems, "-device-silence: at least 1m")
 	}
 	if *confirmDays < 1 || *reopenDays < 1 || *dupDays < 1 || *dupRadius <= 0 || *dupRadius > 5000 || *warnBefore < 0 || *escalateAfter < 0 {
 		problems = append(problems, "-confirm-days, -reopen-days, -duplicate-days: at least 1; -duplicate-radius: 1 to 5000 metres; durations not negative")
@@ -189,6 +193,24 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 		wg.Add(1)
 		go func() { defer wg.Done(); runDemoSimulator(bg, db, log) }()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(time.Minute)
+		defer t.Stop()
+		for {
+			if n, err := db.MarkSilentDevices(bg, *silence); err != nil && bg.Err() == nil {
+				log.Error("device silence", "err", err)
+			} else if n > 0 {
+				log.Warn("devices not observed", "count", n, "silent_for", silence.String())
+			}
+			select {
+			case <-bg.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
 	wg.Add(3)
 	go func() { defer wg.Done(); hub.Run(bg) }()
 	go func() { defer wg.Done(); notify.Timers(bg, db, time.Minute, log) }()

@@ -42,6 +42,13 @@ func isUniqueOn(err error, name string) bool {
 	return errors.As(err, &pe) && pe.Code == "23505" && strings.Contains(pe.ConstraintName, name)
 }
 
+// isRetryable reports an error PostgreSQL asks to retry: a deadlock or a
+// serialization failure.
+func isRetryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
+}
+
 // isForeignKey reports a foreign-key violation, by driver error code.
 func isForeignKey(err error) bool {
 	var se *sqlite.Error

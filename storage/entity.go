@@ -370,6 +370,10 @@ func (d *DB) DeleteAttr(ctx context.Context, tenant, id, attr, datasetID string,
 // and nothing half-written is reported as done.
 func (d *DB) UpsertEntities(ctx context.Context, tenant string, list []*cityops.Entity, replace bool) (map[string]error, error) {
 	errs := map[string]error{}
+	// In id order, so that concurrent batches lock entities in the same
+	// order and cannot deadlock each other.
+	list = append([]*cityops.Entity(nil), list...)
+	sort.SliceStable(list, func(i, j int) bool { return list[i].ID < list[j].ID })
 	err := d.inTx(ctx, func(tx *Tx) error {
 		for _, e := range list {
 			e.Tenant = tenant

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 
@@ -115,6 +116,9 @@ func (q *intake) run() {
 func (q *intake) commit(batch []*intakeReq) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	// Reports with idempotency keys go in key order, so that two
+	// committers racing on the same keys lock them in the same order.
+	sort.SliceStable(batch, func(i, j int) bool { return batch[i].in.IdempotencyKey < batch[j].in.IdempotencyKey })
 	res := make([]intakeRes, len(batch))
 	err := q.db.inTx(ctx, func(tx *Tx) error {
 		for i, req := range batch {
@@ -126,6 +130,15 @@ func (q *intake) commit(batch []*intakeReq) {
 				return fmt.Errorf("savepoint: %w", err)
 			}
 			r, token, err := q.db.createReport(ctx, tx, req.in, req.area, req.token)
+			for try := 0; err != nil && isRetryable(err) && try < 5; try++ {
+				// PostgreSQL chose this report's statement as a deadlock
+				// victim against another committer: undo it and go again.
+				if _, err := tx.ExecContext(ctx, `rollback to savepoint report`); err != nil {
+					return fmt.Errorf("rollback to savepoint: %w", err)
+				}
+				time.Sleep(time.Duration(try+1) * 5 * time.Millisecond)
+				r, token, err = q.db.createReport(ctx, tx, req.in, req.area, req.token)
+			}
 			if err != nil && isUniqueOn(err, "idempotency") {
 				// The same key is being committed by another committer:
 				// once it is, this request returns that report.

@@ -84,6 +84,12 @@ func TestPublicReportPages(t *testing.T) {
 			!strings.Contains(body, "Đèn &lt;b&gt;hỏng&lt;/b&gt;") {
 			t.Fatalf("bad submission = %d\n%s", res.StatusCode, body)
 		}
+		// Answers to the category's questions survive a failed submission.
+		res, body = ts.submit(map[string]string{"category": "transport.road_damage", "description": "", "address": "Lê Lợi",
+			"attr.transport.road_damage.size": "large", "submission": sub[1]})
+		if res.StatusCode != 400 || !strings.Contains(body, `<option value="large" selected>`) {
+			t.Errorf("answers not kept on a failed submission (%d)", res.StatusCode)
+		}
 		// A good one, with a photo and a point on the map.
 		fields := map[string]string{"category": "environment.waste", "description": "Rác ùn ứ", "lat": "16.474", "lon": "107.578",
 			"phone": "0905 111 222", "consent": "yes", "submission": sub[1]}

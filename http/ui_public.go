@@ -57,6 +57,28 @@ type reportForm struct {
 	Channels []string
 }
 
+// Answered reports whether the form had value for the category's question
+// code, to keep the citizen's answers when the form comes back.
+func (f reportForm) Answered(category, code, value string) bool {
+	if category != f.In.Category {
+		return false
+	}
+	for _, v := range f.In.Answers[code] {
+		if v == value {
+			return true
+		}
+	}
+	return false
+}
+
+// Answer returns the form's single answer to a free-text question.
+func (f reportForm) Answer(category, code string) string {
+	if category != f.In.Category || len(f.In.Answers[code]) == 0 {
+		return ""
+	}
+	return f.In.Answers[code][0]
+}
+
 func (s *Server) handleReportForm(w http.ResponseWriter, r *http.Request) error {
 	groups, err := s.categoryGroups(r)
 	if err != nil {

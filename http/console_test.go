@@ -2,10 +2,12 @@ package http_test
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -169,4 +171,57 @@ func TestStaffConsole(t *testing.T) {
 			t.Errorf("officer bulk assign went %s", res.Header.Get("Location"))
 		}
 	})
+}
+
+func TestRoutingPage(t *testing.T) {
+	db := storagetest.Open(t, storage.SQLite)
+	ts := newTestServer(t, db)
+	if _, err := demo.Load(sysCtx(), demo.Services{Areas: db, Sectors: db, Agencies: db, Categories: db, Users: db, Routing: db}); err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	post := func(session, path string, form url.Values) (*http.Response, string) {
+		req, _ := http.NewRequest("POST", ts.url+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(&http.Cookie{Name: "cityops_session", Value: session})
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res, string(b)
+	}
+	res, body := ts.do("GET", "/staff/routing", ts.admin, "")
+	if res.StatusCode != 200 || !strings.Contains(body, "Sở Y tế") || !strings.Contains(body, `id="add-rule"`) {
+		t.Fatalf("routing page = %d", res.StatusCode)
+	}
+	res, _ = post(ts.admin, "/staff/routing", url.Values{"category": {"environment.waste"}, "area": {"P10"}, "agency": {"local"}, "note": {"phường tự thu gom"}})
+	if res.StatusCode != 303 {
+		t.Fatalf("add rule = %d", res.StatusCode)
+	}
+	lat, lon := 16.474, 107.578
+	r, _, err := db.CreateReport(context.Background(), &cityops.ReportInput{Category: "environment.waste", Description: "x", Lat: &lat, Lon: &lon})
+	if err != nil || r.Agency != "UBND-P10" {
+		t.Fatalf("after the new rule the report went to %q (%v); want UBND-P10", r.Agency, err)
+	}
+	res, body = post(ts.admin, "/staff/routing", url.Values{"category": {"environment.waste"}, "sector": {"health"}, "agency": {"SYT"}})
+	if res.StatusCode != 400 || !strings.Contains(body, "not both") {
+		t.Errorf("bad rule = %d", res.StatusCode)
+	}
+	rules, _ := db.FindRoutingRules(sysCtx())
+	last := rules[len(rules)-1]
+	officer := ts.signIn(cityops.RoleWardOfficer, "UBND-P10", "P10")
+	if _, body := ts.do("GET", "/staff/routing", officer, ""); strings.Contains(body, `id="add-rule"`) {
+		t.Errorf("an officer sees the form")
+	}
+	if res, _ := post(officer, "/staff/routing/"+strconv.FormatInt(last.ID, 10)+"/delete", nil); res.StatusCode != 403 {
+		t.Errorf("officer delete = %d", res.StatusCode)
+	}
+	if res, _ := post(ts.admin, "/staff/routing/"+strconv.FormatInt(last.ID, 10)+"/delete", nil); res.StatusCode != 303 {
+		t.Errorf("delete = %d", res.StatusCode)
+	}
+	if after, _ := db.FindRoutingRules(sysCtx()); len(after) != len(rules)-1 {
+		t.Errorf("rules after delete = %d, want %d", len(after), len(rules)-1)
+	}
 }

@@ -225,3 +225,44 @@ func TestRoutingPage(t *testing.T) {
 		t.Errorf("rules after delete = %d, want %d", len(after), len(rules)-1)
 	}
 }
+
+func TestUserForm(t *testing.T) {
+	db := storagetest.Open(t, storage.SQLite)
+	ts := newTestServer(t, db)
+	ts.seed()
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	post := func(session string, form url.Values) (*http.Response, string) {
+		req, _ := http.NewRequest("POST", ts.url+"/staff/users", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(&http.Cookie{Name: "cityops_session", Value: session})
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res, string(b)
+	}
+	if res, body := ts.do("GET", "/staff/users/new", ts.admin, ""); res.StatusCode != 200 || !strings.Contains(body, `id="new-user"`) {
+		t.Fatalf("form = %d", res.StatusCode)
+	}
+	res, body := post(ts.admin, url.Values{"email": {"nam@hue.gov.vn"}, "role": {"ward_officer"}, "password": {"short"}})
+	if res.StatusCode != 400 || !strings.Contains(body, "at least 12 characters") || !strings.Contains(body, "is required for a ward officer") ||
+		!strings.Contains(body, `value="nam@hue.gov.vn"`) {
+		t.Fatalf("bad account = %d", res.StatusCode)
+	}
+	res, _ = post(ts.admin, url.Values{"email": {"nam@hue.gov.vn"}, "name": {"Nam"}, "role": {"ward_officer"}, "area": {"P10"}, "password": {"một mật khẩu dài"}})
+	if res.StatusCode != 303 {
+		t.Fatalf("create = %d", res.StatusCode)
+	}
+	if _, _, err := db.Login(sysCtx(), "nam@hue.gov.vn", "một mật khẩu dài", "", ""); err != nil {
+		t.Errorf("the new account cannot sign in: %v", err)
+	}
+	if res, _ := post(ts.admin, url.Values{"email": {"nam@hue.gov.vn"}, "role": {"admin"}, "password": {"một mật khẩu dài"}}); res.StatusCode != 409 {
+		t.Errorf("same e-mail again = %d", res.StatusCode)
+	}
+	op := ts.signIn(cityops.RoleOperator, "", "")
+	if res, _ := post(op, url.Values{"email": {"x@hue.gov.vn"}, "role": {"admin"}, "password": {"một mật khẩu dài"}}); res.StatusCode != 403 {
+		t.Errorf("an operator creates accounts: %d", res.StatusCode)
+	}
+}

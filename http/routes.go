@@ -138,4 +138,6 @@ func (s *Server) registerRoutes() {
 	s.route("GET /staff/agencies", P.PermOrgRead, s.handlePageAgencies)
 	s.route("GET /staff/agencies/{code}", P.PermOrgRead, s.handlePageAgency)
 	s.route("GET /staff/users", P.PermUsersRead, s.handlePageUsers)
+	s.route("GET /staff/users/new", P.PermUsersWrite, s.handleUserNew)
+	s.route("POST /staff/users", P.PermUsersWrite, s.handleUserAdd)
 }

@@ -335,7 +335,7 @@ func (s *Server) handlePageUsers(w http.ResponseWriter, r *http.Request) error {
 		next = "/staff/users?" + q.Encode()
 	}
 	s.render(w, r, "users.html", map[string]any{"Users": users, "Total": total, "Roles": cityops.Roles,
-		"Role": r.URL.Query().Get("role"), "Next": next})
+		"Role": r.URL.Query().Get("role"), "Next": next, "Done": r.URL.Query().Get("done")})
 	return nil
 }
 

@@ -98,3 +98,61 @@ func (s *Server) handleRoutingDelete(w http.ResponseWriter, r *http.Request) err
 	http.Redirect(w, r, "/staff/routing?done=deleted", http.StatusSeeOther)
 	return nil
 }
+
+// userForm is the administrator's form for a new staff account.
+type userForm struct {
+	In       cityops.User
+	Roles    []string
+	Agencies []*cityops.Agency
+	Areas    []*cityops.Area
+	Errors   map[string]string
+	Message  string
+}
+
+func (s *Server) userForm(r *http.Request, in cityops.User) (*userForm, error) {
+	active := true
+	agencies, _, err := s.Agencies.FindAgencies(r.Context(), cityops.AgencyFilter{Active: &active})
+	if err != nil {
+		return nil, err
+	}
+	areas, _, err := s.Areas.FindAreas(r.Context(), cityops.AreaFilter{})
+	if err != nil {
+		return nil, err
+	}
+	return &userForm{In: in, Roles: cityops.Roles, Agencies: agencies, Areas: areas}, nil
+}
+
+func (s *Server) handleUserNew(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.userForm(r, cityops.User{Role: cityops.RoleAgencyOfficer})
+	if err != nil {
+		return err
+	}
+	s.render(w, r, "user_new.html", p)
+	return nil
+}
+
+// handleUserAdd creates a staff account from the form; the administrator
+// gives the first password, which the user changes.
+func (s *Server) handleUserAdd(w http.ResponseWriter, r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		return cityops.Errorf(cityops.EINVALID, "the form could not be read")
+	}
+	f := r.PostForm
+	u := cityops.User{Email: f.Get("email"), Name: f.Get("name"), Role: f.Get("role"), AgencyCode: f.Get("agency"), AreaCode: f.Get("area")}
+	err := s.Users.CreateUser(r.Context(), &u, f.Get("password"))
+	if code := cityops.ErrorCode(err); code == cityops.EINVALID || code == cityops.ECONFLICT {
+		p, perr := s.userForm(r, u)
+		if perr != nil {
+			return perr
+		}
+		p.Errors, p.Message = cityops.ErrorFields(err), cityops.ErrorMessage(err)
+		w.WriteHeader(ErrorStatus(err))
+		s.render(w, r, "user_new.html", p)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/staff/users?done=created", http.StatusSeeOther)
+	return nil
+}

@@ -139,6 +139,9 @@ func (s *Server) handleTemporalRetrieve(w http.ResponseWriter, r *http.Request) 
 		return err
 	}
 	attrs := expandList(c, r.URL.Query().Get("attrs"))
+	if r.URL.Query().Get("aggrMethods") != "" {
+		return s.handleTemporalAggregate(w, r, e, attrs, from, to, u)
+	}
 	out, err := s.temporalEntity(r, e, c, attrs, from, to, limit, lastN, temporalOptions(r))
 	if err != nil {
 		return err

@@ -198,7 +198,19 @@ func TestNGSILDTemporal(t *testing.T) {
 		if !strings.Contains(body, `[[3.7,"2026-11-01T03:00:00Z"]]`) {
 			t.Errorf("temporal query = %s", body)
 		}
-		for _, q := range []string{"temporal/entities/" + id + "?timerel=during&timeAt=2026-11-01T00:00:00Z",
+		// Aggregations over two-hour periods.
+		res, body = ts.do("GET", base+"temporal/entities/"+id+"?attrs=currentLevel&timerel=between&timeAt=2026-11-01T00:00:00Z&endTimeAt=2026-11-01T04:00:00Z&aggrMethods=avg,max,totalCount&aggrPeriodDuration=PT2H", key, "")
+		for _, want := range []string{`"avg":[[1.5,"2026-11-01T00:00:00Z","2026-11-01T02:00:00Z"],[3.1500000000000004,"2026-11-01T02:00:00Z","2026-11-01T04:00:00Z"]]`,
+			`"max":[[1.8,"2026-11-01T00:00:00Z","2026-11-01T02:00:00Z"],[3.7,`, `"totalCount":[[2,`} {
+			if res.StatusCode != 200 || !strings.Contains(body, want) {
+				t.Errorf("aggregation = %d %s; want %s", res.StatusCode, body, want)
+			}
+		}
+		for _, q := range []string{"temporal/entities/" + id + "?aggrMethods=median&timerel=between&timeAt=2026-11-01T00:00:00Z&endTimeAt=2026-11-02T00:00:00Z",
+			"temporal/entities/" + id + "?aggrMethods=avg",
+			"temporal/entities/" + id + "?aggrMethods=avg&aggrPeriodDuration=P1M&timerel=between&timeAt=2026-11-01T00:00:00Z&endTimeAt=2026-11-02T00:00:00Z",
+			"temporal/entities/" + id + "?aggrMethods=avg&aggrPeriodDuration=PT1S&timerel=between&timeAt=2026-01-01T00:00:00Z&endTimeAt=2026-11-02T00:00:00Z",
+			"temporal/entities/" + id + "?timerel=during&timeAt=2026-11-01T00:00:00Z",
 			"temporal/entities/" + id + "?timerel=after&timeAt=yesterday",
 			"temporal/entities/" + id + "?timerel=between&timeAt=2026-11-02T00:00:00Z&endTimeAt=2026-11-01T00:00:00Z",
 			"temporal/entities/" + id + "?lastN=0",

@@ -191,6 +191,24 @@ func (s *Server) decodeNGSI(r *http.Request) (any, *jsonld.Context, string, erro
 	return v, c, "", nil
 }
 
+// objectBody reads a request whose body is one JSON object (an entity or
+// a fragment of attributes), with its tenant and JSON-LD context.
+func (s *Server) objectBody(r *http.Request) (map[string]any, *jsonld.Context, string, error) {
+	tenant, err := ngsiTenant(r)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	body, c, _, err := s.decodeNGSI(r)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	obj, ok := body.(map[string]any)
+	if !ok {
+		return nil, nil, "", ngsiErr(errBadRequestData, "send one JSON object")
+	}
+	return obj, c, tenant, nil
+}
+
 // entityFromJSON turns a request's entity object into a stored entity with
 // expanded names.
 func entityFromJSON(obj map[string]any, c *jsonld.Context, tenant string) (*cityops.Entity, error) {
@@ -359,17 +377,9 @@ func options(r *http.Request) (keyValues, sysAttrs, noOverwrite bool) {
 }
 
 func (s *Server) handleNGSICreate(w http.ResponseWriter, r *http.Request) error {
-	tenant, err := ngsiTenant(r)
+	obj, c, tenant, err := s.objectBody(r)
 	if err != nil {
 		return err
-	}
-	body, c, _, err := s.decodeNGSI(r)
-	if err != nil {
-		return err
-	}
-	obj, ok := body.(map[string]any)
-	if !ok {
-		return ngsiErr(errBadRequestData, "send one entity as a JSON object")
 	}
 	e, err := entityFromJSON(obj, c, tenant)
 	if err != nil {
@@ -571,17 +581,9 @@ func splitList(s string) []string {
 }
 
 func (s *Server) handleNGSIReplace(w http.ResponseWriter, r *http.Request) error {
-	tenant, err := ngsiTenant(r)
+	obj, c, tenant, err := s.objectBody(r)
 	if err != nil {
 		return err
-	}
-	body, c, _, err := s.decodeNGSI(r)
-	if err != nil {
-		return err
-	}
-	obj, ok := body.(map[string]any)
-	if !ok {
-		return ngsiErr(errBadRequestData, "send the entity as a JSON object")
 	}
 	id := r.PathValue("id")
 	if bid, ok := obj["id"].(string); ok && bid != id {
@@ -613,13 +615,9 @@ func (s *Server) handleNGSIDelete(w http.ResponseWriter, r *http.Request) error 
 
 // attrsFromBody reads a fragment of attributes (POST/PATCH …/attrs).
 func (s *Server) attrsFromBody(r *http.Request) (map[string][]cityops.Attr, *jsonld.Context, error) {
-	body, c, _, err := s.decodeNGSI(r)
+	obj, c, _, err := s.objectBody(r)
 	if err != nil {
 		return nil, nil, err
-	}
-	obj, ok := body.(map[string]any)
-	if !ok {
-		return nil, nil, ngsiErr(errBadRequestData, "send the attributes as a JSON object")
 	}
 	attrs := map[string][]cityops.Attr{}
 	for k, v := range obj {

@@ -174,15 +174,11 @@ func (d *DB) CreateAPIKey(ctx context.Context, k *cityops.APIKey) (string, error
 	k.Name, k.Prefix, k.Scopes = name, prefix, scopes
 	err := d.inTx(ctx, func(tx *Tx) error {
 		k.CreatedAt = tx.now
-		var agency any
-		if k.Agency != "" {
-			var id int64
-			if err := tx.QueryRowContext(ctx, `select id from agencies where code = $1`, k.Agency).Scan(&id); err != nil {
-				return &cityops.Error{Code: cityops.EINVALID, Message: "invalid input", Fields: map[string]string{"agency": fmt.Sprintf("unknown agency %q", k.Agency)}}
-			}
-			agency = id
+		agency, err := optionalAgency(ctx, tx, "agency", k.Agency)
+		if err != nil {
+			return err
 		}
-		err := tx.QueryRowContext(ctx, `insert into api_keys (name, prefix, hash, scopes, created_at, agency_id) values ($1, $2, $3, $4, $5, $6) returning id`,
+		err = tx.QueryRowContext(ctx, `insert into api_keys (name, prefix, hash, scopes, created_at, agency_id) values ($1, $2, $3, $4, $5, $6) returning id`,
 			name, prefix, auth.HashToken(secret), strings.Join(scopes, ","), tx.now, agency).Scan(&k.ID)
 		if err != nil {
 			return fmt.Errorf("create api key: %w", err)

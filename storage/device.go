@@ -22,17 +22,13 @@ func (d *DB) CreateDevice(ctx context.Context, dev *cityops.Device) error {
 		return err
 	}
 	return d.inTx(ctx, func(tx *Tx) error {
-		var agency any
-		if dev.Agency != "" {
-			var id int64
-			if err := tx.QueryRowContext(ctx, `select id from agencies where code = $1`, dev.Agency).Scan(&id); err != nil {
-				return &cityops.Error{Code: cityops.EINVALID, Message: "invalid input", Fields: map[string]string{"agency": fmt.Sprintf("unknown agency %q", dev.Agency)}}
-			}
-			agency = id
+		agency, err := optionalAgency(ctx, tx, "agency", dev.Agency)
+		if err != nil {
+			return err
 		}
 		b, _ := json.Marshal(dev.Attrs)
 		dev.CreatedAt = tx.now
-		_, err := tx.ExecContext(ctx, `insert into devices (device_id, key, tenant, entity_id, entity_type, agency_id, attrs, created_at)
+		_, err = tx.ExecContext(ctx, `insert into devices (device_id, key, tenant, entity_id, entity_type, agency_id, attrs, created_at)
 			values ($1, $2, $3, $4, $5, $6, $7, $8)`, dev.ID, dev.Key, dev.Tenant, dev.EntityID, dev.EntityType, agency, string(b), tx.now)
 		if isUnique(err) {
 			return cityops.Errorf(cityops.ECONFLICT, "device %s/%s exists already", dev.Key, dev.ID)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -124,4 +125,21 @@ func (d *DB) page(offset, limit int) string {
 
 func notFound(what, code string) error {
 	return cityops.Errorf(cityops.ENOTFOUND, "%s %q not found", what, code)
+}
+
+// optionalAgency resolves an optional agency code inside tx: nil for "",
+// the agency's id, or an EINVALID error on field for an unknown code.
+func optionalAgency(ctx context.Context, tx *Tx, field, code string) (any, error) {
+	if code == "" {
+		return nil, nil
+	}
+	var id int64
+	err := tx.QueryRowContext(ctx, `select id from agencies where code = $1`, code).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, &cityops.Error{Code: cityops.EINVALID, Message: "invalid input", Fields: map[string]string{field: fmt.Sprintf("unknown agency %q", code)}}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("agency %s: %w", code, err)
+	}
+	return id, nil
 }

@@ -356,13 +356,9 @@ func (d *DB) CreateWebhook(ctx context.Context, h *cityops.Webhook) error {
 		return err
 	}
 	return d.inTx(ctx, func(tx *Tx) error {
-		var agency any
-		if h.Agency != "" {
-			var id int64
-			if err := tx.QueryRowContext(ctx, `select id from agencies where code = $1`, h.Agency).Scan(&id); err != nil {
-				return &cityops.Error{Code: cityops.EINVALID, Message: "invalid input", Fields: map[string]string{"agency": fmt.Sprintf("unknown agency %q", h.Agency)}}
-			}
-			agency = id
+		agency, err := optionalAgency(ctx, tx, "agency", h.Agency)
+		if err != nil {
+			return err
 		}
 		h.Active, h.CreatedAt = true, tx.now
 		if err := tx.QueryRowContext(ctx, `insert into webhooks (agency_id, url, secret, active, created_at) values ($1, $2, $3, true, $4) returning id`,

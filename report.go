@@ -23,6 +23,9 @@ const (
 // Statuses lists every status in workflow order.
 var Statuses = []string{StatusReceived, StatusAssigned, StatusAccepted, StatusInProgress, StatusResolved, StatusClosed, StatusRejected, StatusDuplicate}
 
+// OpenStatuses lists the statuses of reports that still need handling.
+var OpenStatuses = []string{StatusReceived, StatusAssigned, StatusAccepted, StatusInProgress}
+
 // Open reports whether a report in status s still needs handling.
 func Open(s string) bool {
 	switch s {

@@ -464,7 +464,7 @@ func (s *Server) handleOpen311Index(w http.ResponseWriter, r *http.Request) erro
 	for _, st := range split(q.Get("status")) {
 		switch st {
 		case "open":
-			f.Status = append(f.Status, cityops.StatusReceived, cityops.StatusAssigned, cityops.StatusAccepted, cityops.StatusInProgress)
+			f.Status = append(f.Status, cityops.OpenStatuses...)
 		case "closed":
 			f.Status = append(f.Status, cityops.StatusResolved, cityops.StatusClosed, cityops.StatusRejected, cityops.StatusDuplicate)
 		default:

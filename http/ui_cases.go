@@ -49,7 +49,7 @@ func inboxFilter(r *http.Request) (cityops.ReportFilter, error) {
 	}
 	switch st := q.Get("status"); st {
 	case "", "open":
-		f.Status = []string{cityops.StatusReceived, cityops.StatusAssigned, cityops.StatusAccepted, cityops.StatusInProgress}
+		f.Status = cityops.OpenStatuses
 	case "all":
 	default:
 		if !oneOf(st, cityops.Statuses) {

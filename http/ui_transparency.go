@@ -32,7 +32,7 @@ func (s *Server) handlePublicReports(w http.ResponseWriter, r *http.Request) err
 	switch q.Get("status") {
 	case "", "all":
 	case "open":
-		f.Status = []string{cityops.StatusReceived, cityops.StatusAssigned, cityops.StatusAccepted, cityops.StatusInProgress}
+		f.Status = cityops.OpenStatuses
 	case "closed":
 		f.Status = []string{cityops.StatusResolved, cityops.StatusClosed}
 	default:

@@ -622,7 +622,7 @@ func (d *DB) SimilarReports(ctx context.Context, category string, lat, lon float
 	since := d.Now().Add(-d.Reports.DuplicateWindow)
 	list, _, err := d.FindReports(cityops.NewContextWithActor(ctx, nil), cityops.ReportFilter{
 		Categories: []string{category}, Near: &cityops.Circle{Lat: lat, Lon: lon, Radius: d.Reports.DuplicateRadius},
-		Status: []string{cityops.StatusReceived, cityops.StatusAssigned, cityops.StatusAccepted, cityops.StatusInProgress},
+		Status: cityops.OpenStatuses,
 		Since:  &since, IncludeQueued: true, Limit: 20,
 	})
 	if err != nil {

@@ -234,3 +234,23 @@ type EntityService interface {
 	// first, at most limit (the newest limit when lastN).
 	History(ctx context.Context, tenant, id, attr string, from, to time.Time, limit int, lastN bool) ([]Instance, error)
 }
+
+// EntityChange is one entity written, reported after its transaction
+// committed, so that subscriptions and alarm rules see only what is stored.
+type EntityChange struct {
+	Tenant string
+	ID     string
+	Type   string // expanded
+	// Entity is the whole entity after the write; nil when Deleted.
+	Entity *Entity
+	// Attrs names the attributes written (expanded); empty when the
+	// entity was created, replaced or deleted as a whole.
+	Attrs   []string
+	Created bool
+	Deleted bool
+	At      time.Time
+}
+
+// EntityListener receives committed changes. It is called on the writer's
+// goroutine, so it must not block: queue the work and return.
+type EntityListener func([]EntityChange)

@@ -56,6 +56,9 @@ type DB struct {
 	intake    *intake
 	dummyOnce sync.Once
 	dummy     string
+
+	listenMu  sync.Mutex
+	listeners []cityops.EntityListener
 }
 
 // Open connects to the database named by dsn: empty means SQLite in
@@ -203,6 +206,9 @@ type Tx struct {
 	*sql.Tx
 	db  *DB
 	now time.Time
+	// changes are the entities written, handed to the listeners after
+	// commit.
+	changes []cityops.EntityChange
 }
 
 // begin starts a transaction. SQLite transactions take the write lock at
@@ -228,7 +234,27 @@ func (d *DB) inTx(ctx context.Context, fn func(tx *Tx) error) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	d.notifyEntities(tx.changes)
 	return nil
+}
+
+// OnEntityChange adds a listener for committed entity writes.
+func (d *DB) OnEntityChange(f cityops.EntityListener) {
+	d.listenMu.Lock()
+	defer d.listenMu.Unlock()
+	d.listeners = append(d.listeners, f)
+}
+
+func (d *DB) notifyEntities(changes []cityops.EntityChange) {
+	if len(changes) == 0 {
+		return
+	}
+	d.listenMu.Lock()
+	ls := d.listeners
+	d.listenMu.Unlock()
+	for _, f := range ls {
+		f(changes)
+	}
 }
 
 // Backup writes a consistent copy of the SQLite database to path while other

@@ -74,6 +74,16 @@ func saveEntity(ctx context.Context, tx *Tx, row *entityRow) error {
 	return nil
 }
 
+// changed notes an entity written in this transaction, for the listeners.
+func (tx *Tx) changed(e *cityops.Entity, attrs map[string][]cityops.Attr, created bool) {
+	c := cityops.EntityChange{Tenant: e.Tenant, ID: e.ID, Type: e.Type, Entity: e, Created: created, At: tx.now}
+	for name := range attrs {
+		c.Attrs = append(c.Attrs, name)
+	}
+	sort.Strings(c.Attrs)
+	tx.changes = append(tx.changes, c)
+}
+
 // recordInstances keeps every written attribute instance for history.
 func recordInstances(ctx context.Context, tx *Tx, pk int64, attrs map[string][]cityops.Attr) error {
 	for name, list := range attrs {
@@ -118,7 +128,11 @@ func (d *DB) createEntity(ctx context.Context, tx *Tx, e *cityops.Entity) error 
 		return fmt.Errorf("create entity: %w", err)
 	}
 	e.CreatedAt, e.ModifiedAt = tx.now, tx.now
-	return recordInstances(ctx, tx, pk, e.Attrs)
+	if err := recordInstances(ctx, tx, pk, e.Attrs); err != nil {
+		return err
+	}
+	tx.changed(e, nil, true)
+	return nil
 }
 
 // CreateEntity implements cityops.EntityService.
@@ -229,7 +243,11 @@ func (d *DB) ReplaceEntity(ctx context.Context, e *cityops.Entity) error {
 			return err
 		}
 		e.CreatedAt, e.ModifiedAt = row.e.CreatedAt, row.e.ModifiedAt
-		return recordInstances(ctx, tx, row.pk, e.Attrs)
+		if err := recordInstances(ctx, tx, row.pk, e.Attrs); err != nil {
+			return err
+		}
+		tx.changed(row.e, nil, false)
+		return nil
 	})
 }
 
@@ -243,6 +261,7 @@ func (d *DB) DeleteEntity(ctx context.Context, tenant, id string) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return cityops.Errorf(cityops.ENOTFOUND, "entity %q not found", id)
 		}
+		tx.changes = append(tx.changes, cityops.EntityChange{Tenant: tenant, ID: id, Deleted: true, At: tx.now})
 		return nil
 	})
 }
@@ -294,7 +313,11 @@ func (d *DB) AppendAttrs(ctx context.Context, tenant, id string, attrs map[strin
 		if err := saveEntity(ctx, tx, row); err != nil {
 			return err
 		}
-		return recordInstances(ctx, tx, row.pk, written)
+		if err := recordInstances(ctx, tx, row.pk, written); err != nil {
+			return err
+		}
+		tx.changed(row.e, written, false)
+		return nil
 	})
 	sort.Strings(skipped)
 	return skipped, err
@@ -326,7 +349,11 @@ func (d *DB) UpdateAttrs(ctx context.Context, tenant, id string, attrs map[strin
 		if err := saveEntity(ctx, tx, row); err != nil {
 			return err
 		}
-		return recordInstances(ctx, tx, row.pk, written)
+		if err := recordInstances(ctx, tx, row.pk, written); err != nil {
+			return err
+		}
+		tx.changed(row.e, written, false)
+		return nil
 	})
 	sort.Strings(skipped)
 	return skipped, err
@@ -361,7 +388,11 @@ func (d *DB) DeleteAttr(ctx context.Context, tenant, id, attr, datasetID string,
 				row.e.Attrs[attr] = keep
 			}
 		}
-		return saveEntity(ctx, tx, row)
+		if err := saveEntity(ctx, tx, row); err != nil {
+			return err
+		}
+		tx.changed(row.e, map[string][]cityops.Attr{attr: nil}, false)
+		return nil
 	})
 }
 
@@ -422,7 +453,15 @@ func (d *DB) upsertOne(ctx context.Context, tx *Tx, e *cityops.Entity, replace b
 	if err := saveEntity(ctx, tx, row); err != nil {
 		return err
 	}
-	return recordInstances(ctx, tx, row.pk, e.Attrs)
+	if err := recordInstances(ctx, tx, row.pk, e.Attrs); err != nil {
+		return err
+	}
+	if replace {
+		tx.changed(row.e, nil, false)
+	} else {
+		tx.changed(row.e, e.Attrs, false)
+	}
+	return nil
 }
 
 // History implements cityops.EntityService.

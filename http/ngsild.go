@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/cityops/cityops"
+	"github.com/cityops/cityops/ngsild/geoq"
 	"github.com/cityops/cityops/ngsild/jsonld"
 	"github.com/cityops/cityops/ngsild/q"
 )
@@ -442,12 +443,16 @@ func (s *Server) handleNGSIQuery(w http.ResponseWriter, r *http.Request) error {
 			return ngsiErr(errBadRequestData, "q: %v", err)
 		}
 	}
-	gq, err := parseGeoQuery(r, c)
-	if err != nil {
-		return err
+	prop := ""
+	if p := qv.Get("geoproperty"); p != "" {
+		prop = c.ExpandTerm(p)
 	}
-	if gq != nil && gq.property == cityops.LocationAttr && gq.rel != "disjoint" {
-		f.Box = &gq.box
+	gq, err := geoq.Parse(qv.Get("georel"), qv.Get("geometry"), qv.Get("coordinates"), prop)
+	if err != nil {
+		return ngsiErr(errBadRequestData, "%s", cityops.ErrorMessage(err))
+	}
+	if gq != nil {
+		f.Box = gq.Box()
 	}
 	if len(f.Types) == 0 && len(f.IDs) == 0 && f.IDPattern == nil && expr == nil && qv.Get("attrs") == "" && gq == nil {
 		return ngsiErr(errBadRequestData, "give at least one of type, id, idPattern, q or attrs")
@@ -480,7 +485,7 @@ func (s *Server) handleNGSIQuery(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		for _, e := range all {
-			if (expr == nil || q.Eval(expr, entityGetter(e, c))) && (gq == nil || gq.match(e)) {
+			if (expr == nil || q.Eval(expr, q.EntityGetter(e, c.ExpandTerm))) && (gq == nil || gq.Match(e)) {
 				list = append(list, e)
 			}
 		}
@@ -515,39 +520,6 @@ func (s *Server) handleNGSIQuery(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeNGSI(w, r, http.StatusOK, out, u)
 	return nil
-}
-
-// entityGetter gives the q evaluator an entity's values by attribute path.
-func entityGetter(e *cityops.Entity, c *jsonld.Context) func(p q.Path) ([]any, bool) {
-	return func(p q.Path) ([]any, bool) {
-		list, ok := e.Attrs[c.ExpandTerm(p.Attr)]
-		if !ok {
-			return nil, false
-		}
-		var vals []any
-		for _, a := range list {
-			var cur any = map[string]any(a)
-			for _, sub := range p.Sub {
-				m, _ := cur.(map[string]any)
-				cur = m[c.ExpandTerm(sub)]
-			}
-			m, _ := cur.(map[string]any)
-			var v any
-			if o, ok := m["object"]; ok {
-				v = o
-			} else {
-				v = m["value"]
-			}
-			for _, key := range p.Trail {
-				mm, _ := v.(map[string]any)
-				v = mm[key]
-			}
-			if v != nil {
-				vals = append(vals, v)
-			}
-		}
-		return vals, len(vals) > 0
-	}
 }
 
 // ngsiReq reads what every NGSI-LD read starts from: the tenant and the

@@ -1,20 +1,38 @@
-package http
+// Package geoq evaluates NGSI-LD geo-queries (georel, geometry,
+// coordinates, geoproperty) on entities, for queries and subscriptions.
+package geoq
 
 import (
 	"encoding/json"
 	"math"
-	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/cityops/cityops"
 	"github.com/cityops/cityops/geo"
-	"github.com/cityops/cityops/ngsild/jsonld"
 )
 
-// geoQuery is a parsed NGSI-LD geo-query (georel, geometry, coordinates,
+func bad(format string, args ...any) error {
+	return cityops.Errorf(cityops.EINVALID, format, args...)
+}
+
+// Property is the expanded name of the GeoProperty the query is on.
+func (g *Query) Property() string { return g.property }
+
+// Box is a bounding box [minLat, minLon, maxLat, maxLon] that every
+// entity matching g has its location point in, for storage to prefilter
+// by; nil when the query cannot narrow that way.
+func (g *Query) Box() *[4]float64 {
+	if g.property != cityops.LocationAttr || g.rel == "disjoint" {
+		return nil
+	}
+	b := g.box
+	return &b
+}
+
+// Query is a parsed NGSI-LD geo-query (georel, geometry, coordinates,
 // geoproperty) over entities located by a Point.
-type geoQuery struct {
+type Query struct {
 	rel      string  // near, within, intersects, disjoint, equals
 	minD     float64 // near;minDistance (metres)
 	maxD     float64 // near;maxDistance (metres); 0 = none
@@ -24,21 +42,21 @@ type geoQuery struct {
 	box      [4]float64
 }
 
-// parseGeoQuery reads the geo-query parameters, or returns nil when there
-// are none. Entity geometries other than points, and the georels that
-// need them (contains, overlaps), are not supported yet and say so.
-func parseGeoQuery(r *http.Request, c *jsonld.Context) (*geoQuery, error) {
-	qv := r.URL.Query()
-	rel := qv.Get("georel")
+// Parse reads a geo-query's parameters (georel, geometry, coordinates and
+// the geoproperty, already expanded; "" means location). It returns nil
+// when there is none, and an EINVALID error that says what is wrong.
+// Entity geometries other than points, and the georels that need them
+// (contains, overlaps), are not supported yet and say so.
+func Parse(rel, geometry, coordinates, property string) (*Query, error) {
 	if rel == "" {
-		if qv.Get("geometry") != "" || qv.Get("coordinates") != "" {
-			return nil, ngsiErr(errBadRequestData, "geometry and coordinates need georel")
+		if geometry != "" || coordinates != "" {
+			return nil, bad("geometry and coordinates need georel")
 		}
 		return nil, nil
 	}
-	g := &geoQuery{property: cityops.LocationAttr}
-	if p := qv.Get("geoproperty"); p != "" {
-		g.property = c.ExpandTerm(p)
+	g := &Query{property: cityops.LocationAttr}
+	if property != "" {
+		g.property = property
 	}
 	parts := strings.Split(rel, ";")
 	g.rel = parts[0]
@@ -46,7 +64,7 @@ func parseGeoQuery(r *http.Request, c *jsonld.Context) (*geoQuery, error) {
 		k, v, ok := strings.Cut(mod, "==")
 		d, err := strconv.ParseFloat(v, 64)
 		if !ok || err != nil || d < 0 || g.rel != "near" {
-			return nil, ngsiErr(errBadRequestData, "georel %q: only near takes maxDistance==N or minDistance==N (metres)", rel)
+			return nil, bad("georel %q: only near takes maxDistance==N or minDistance==N (metres)", rel)
 		}
 		switch k {
 		case "maxDistance":
@@ -54,47 +72,46 @@ func parseGeoQuery(r *http.Request, c *jsonld.Context) (*geoQuery, error) {
 		case "minDistance":
 			g.minD = d
 		default:
-			return nil, ngsiErr(errBadRequestData, "georel %q: unknown modifier %q", rel, k)
+			return nil, bad("georel %q: unknown modifier %q", rel, k)
 		}
 	}
 	switch g.rel {
 	case "near", "within", "intersects", "disjoint", "equals":
 	case "contains", "overlaps":
-		return nil, ngsiErr(errBadRequestData, "georel %s needs entity geometries other than points, which are not supported yet", g.rel)
+		return nil, bad("georel %s needs entity geometries other than points, which are not supported yet", g.rel)
 	default:
-		return nil, ngsiErr(errBadRequestData, "georel %q: use near, within, intersects, disjoint or equals", g.rel)
+		return nil, bad("georel %q: use near, within, intersects, disjoint or equals", g.rel)
 	}
 	if g.rel == "near" && g.maxD == 0 && g.minD == 0 {
-		return nil, ngsiErr(errBadRequestData, "near needs maxDistance==N or minDistance==N")
+		return nil, bad("near needs maxDistance==N or minDistance==N")
 	}
-	geometry := qv.Get("geometry")
 	var coords json.RawMessage
-	if err := json.Unmarshal([]byte(qv.Get("coordinates")), &coords); err != nil {
-		return nil, ngsiErr(errBadRequestData, "coordinates must be a GeoJSON coordinates array such as [107.58,16.47]")
+	if err := json.Unmarshal([]byte(coordinates), &coords); err != nil {
+		return nil, bad("coordinates must be a GeoJSON coordinates array such as [107.58,16.47]")
 	}
 	switch geometry {
 	case "Point":
 		var p []float64
 		if err := json.Unmarshal(coords, &p); err != nil || len(p) < 2 || math.Abs(p[0]) > 180 || math.Abs(p[1]) > 90 {
-			return nil, ngsiErr(errBadRequestData, "a Point's coordinates are [longitude, latitude]")
+			return nil, bad("a Point's coordinates are [longitude, latitude]")
 		}
 		g.point = geo.Point{Lon: p[0], Lat: p[1]}
 		if g.rel != "near" && g.rel != "equals" && g.rel != "disjoint" {
-			return nil, ngsiErr(errBadRequestData, "georel %s with a Point query geometry matches nothing; use near or equals", g.rel)
+			return nil, bad("georel %s with a Point query geometry matches nothing; use near or equals", g.rel)
 		}
 	case "Polygon", "MultiPolygon":
 		if g.rel == "near" || g.rel == "equals" {
-			return nil, ngsiErr(errBadRequestData, "georel %s needs a Point geometry", g.rel)
+			return nil, bad("georel %s needs a Point geometry", g.rel)
 		}
 		shape, err := geo.ParseGeometry([]byte(`{"type":"` + geometry + `","coordinates":` + string(coords) + `}`))
 		if err != nil {
-			return nil, ngsiErr(errBadRequestData, "geometry: %v", err)
+			return nil, bad("geometry: %v", err)
 		}
 		g.shape = shape
 	case "":
-		return nil, ngsiErr(errBadRequestData, "georel needs geometry and coordinates")
+		return nil, bad("georel needs geometry and coordinates")
 	default:
-		return nil, ngsiErr(errBadRequestData, "geometry %q is not supported yet; use Point, Polygon or MultiPolygon", geometry)
+		return nil, bad("geometry %q is not supported yet; use Point, Polygon or MultiPolygon", geometry)
 	}
 	// A bounding box lets storage discard most entities by their columns.
 	switch {
@@ -122,8 +139,8 @@ func distance(a, b geo.Point) float64 {
 	return 2 * r * math.Asin(math.Min(1, math.Sqrt(h)))
 }
 
-// match reports whether an entity's geoproperty (a Point) satisfies g.
-func (g *geoQuery) match(e *cityops.Entity) bool {
+// Match reports whether an entity's geoproperty (a Point) satisfies g.
+func (g *Query) Match(e *cityops.Entity) bool {
 	for _, a := range e.Attrs[g.property] {
 		v, _ := a["value"].(map[string]any)
 		if v["type"] != "Point" {

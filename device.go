@@ -54,6 +54,14 @@ func (d *Device) Validate() error {
 	return v.Err()
 }
 
+// Measurement is one message of a device: its payload (payload key →
+// value, as mapped by the device's Attrs), observed at At.
+type Measurement struct {
+	Key, DeviceID string
+	Payload       map[string]any
+	At            time.Time
+}
+
 // DeviceService registers devices and takes their measurements.
 type DeviceService interface {
 	// CreateDevice returns EINVALID, ECONFLICT (key and id in use).
@@ -66,6 +74,14 @@ type DeviceService interface {
 	// first time. ENOTFOUND for an unknown device, EINVALID when no key of
 	// the payload is mapped.
 	Measure(ctx context.Context, key, id string, payload map[string]any, t time.Time) error
+	// MeasureBatch writes many measurements in one transaction, as MQTT
+	// ingestion does at thousands a second. errs holds one entry per
+	// measurement, nil for those written and an error as Measure's
+	// (ENOTFOUND, EINVALID; EINTERNAL when its write failed for a reason
+	// not its own) for the others, which do not stop the rest. Several measurements of one entity are all kept
+	// in its history, the last one in the list giving its current value.
+	// When err is not nil nothing was written and errs is nil.
+	MeasureBatch(ctx context.Context, list []Measurement) (errs []error, err error)
 	// MarkSilentDevices raises the "not observed" condition on devices not
 	// heard from (or, never heard, registered) longer than after ago, and
 	// returns how many it marked. A measurement clears the condition.

@@ -3,10 +3,13 @@ package cityops
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/url"
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/cityops/cityops/geo"
 )
 
 // Entity is an NGSI-LD entity: a thing in the city (an air-quality
@@ -103,18 +106,11 @@ func ValidateAttr(path string, a Attr, depth int) error {
 			return bad("a Relationship needs an object that is a URI")
 		}
 	case KindGeoProperty:
-		v, ok := a["value"].(map[string]any)
-		if !ok {
+		if _, ok := a["value"].(map[string]any); !ok {
 			return bad("a GeoProperty's value must be a GeoJSON geometry")
 		}
-		t, _ := v["type"].(string)
-		switch t {
-		case "Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon":
-		default:
-			return bad("geometry type %q is not a GeoJSON geometry", t)
-		}
-		if _, ok := v["coordinates"].([]any); !ok {
-			return bad("a geometry needs coordinates")
+		if _, err := geo.ShapeFromValue(a["value"]); err != nil {
+			return bad("%v", err)
 		}
 	case KindLanguageProperty:
 		if _, ok := a["languageMap"].(map[string]any); !ok {
@@ -157,7 +153,14 @@ func ValidateAttr(path string, a Attr, depth int) error {
 }
 
 // Validate checks an entity: a URI id, a type, and well-formed attributes.
-func (e *Entity) Validate() error {
+func (e *Entity) Validate() error { return e.validate(false) }
+
+// ValidateTemporal checks an entity in temporal representation: an
+// attribute may have any number of instances, observed at different
+// times, for each datasetId.
+func (e *Entity) ValidateTemporal() error { return e.validate(true) }
+
+func (e *Entity) validate(temporal bool) error {
 	var v Validation
 	v.Check(ValidURI(e.ID), "id", "must be a URI such as urn:ngsi-ld:AirQualityObserved:hue-1")
 	v.Check(e.Type != "" && len(e.Type) <= 512, "type", "is required")
@@ -176,7 +179,7 @@ func (e *Entity) Validate() error {
 			if err := ValidateAttr(name, a, 0); err != nil {
 				return err
 			}
-			if seen[a.DatasetID()] {
+			if seen[a.DatasetID()] && !temporal {
 				return &Error{Code: EINVALID, Message: "invalid attribute", Fields: map[string]string{name: "two instances with the same datasetId"}}
 			}
 			seen[a.DatasetID()] = true
@@ -191,16 +194,26 @@ type EntityFilter struct {
 	Types     []string // expanded
 	IDs       []string
 	IDPattern *regexp.Regexp
-	// Box keeps entities whose location point lies in [minLat, minLon,
-	// maxLat, maxLon]; nil does not filter.
+	// Box keeps entities whose location's bounding box intersects
+	// [minLat, minLon, maxLat, maxLon] (boundaries included), a coarse
+	// prefilter for geo-queries; nil does not filter.
 	Box *[4]float64
+	// Q keeps entities that match an NGSI-LD q expression, an
+	// ngsild/q.Expr (typed loosely so that this package does not depend
+	// on the parser); Expand turns its short names into expanded ones.
+	Q      fmt.Stringer
+	Expand func(string) string
 	// Attrs keeps only these attributes in the result (expanded names).
 	Attrs         []string
 	Offset, Limit int
+	// Count asks for the number of matches besides the page.
+	Count bool
 }
 
 // Instance is one stored observation of an attribute, for temporal queries.
 type Instance struct {
+	// ID is the instanceId the temporal API names it by.
+	ID         string    `json:"instanceId,omitempty"`
 	Attr       string    `json:"attr"`
 	ObservedAt time.Time `json:"observedAt"`
 	Value      Attr      `json:"value"`
@@ -227,12 +240,82 @@ type EntityService interface {
 	// UpsertEntities creates or updates (replace or update mode) many
 	// entities in one transaction per batch, reporting per-entity errors.
 	UpsertEntities(ctx context.Context, tenant string, list []*Entity, replace bool) (errs map[string]error, err error)
+	// IngestEntities adds measurements: entities in temporal
+	// representation, created when new, every instance kept, each
+	// attribute's latest state its newest observation.
+	IngestEntities(ctx context.Context, tenant string, list []*Entity) (errs map[string]error, err error)
 	// EntityCatalogue lists the entity types (types) or attribute names
 	// present in a tenant, expanded.
 	EntityCatalogue(ctx context.Context, tenant string, types bool) ([]string, error)
 	// History returns an attribute's instances in [from, to), oldest
 	// first, at most limit (the newest limit when lastN).
 	History(ctx context.Context, tenant, id, attr string, from, to time.Time, limit int, lastN bool) ([]Instance, error)
+	// Aggregate sums an attribute's instances over periods of the window
+	// [from, to) (one period when period is 0), from the roll-ups where
+	// the periods line up with them and from the instances elsewhere.
+	// distinct asks for distinct values, which only the instances give.
+	// Periods without instances are left out.
+	Aggregate(ctx context.Context, tenant, id, attr string, from, to time.Time, period time.Duration, distinct bool) ([]AggrPeriod, error)
+	// DeleteHistory deletes an attribute's instances and roll-ups (one
+	// datasetId, or all when all); ENOTFOUND when there are none.
+	DeleteHistory(ctx context.Context, tenant, id, attr, datasetID string, all bool) error
+	// ReplaceInstance replaces the instance History named instanceID by
+	// with, or deletes it when with is nil. ENOTFOUND, EINVALID.
+	ReplaceInstance(ctx context.Context, tenant, id, attr, instanceID string, with Attr) error
+}
+
+// AggrPeriod is one period of a temporal aggregation.
+type AggrPeriod struct {
+	From, To time.Time
+	// Count counts every instance, Numbers the numeric ones that Sum,
+	// Min and Max are over.
+	Count, Numbers int64
+	Sum            float64
+	Min, Max       float64
+	// Distinct counts distinct values, when asked for.
+	Distinct int64
+}
+
+// RetentionPolicy says how long an entity type's history is kept, in
+// days; 0 keeps it for ever. Raw instances answer temporal queries; the
+// hour and day roll-ups keep aggregations answering after they are gone.
+type RetentionPolicy struct {
+	Tenant     string `json:"tenant,omitempty"`
+	EntityType string `json:"entity_type"` // expanded; "" is the default for every type without its own
+	RawDays    int    `json:"raw_days"`
+	HourDays   int    `json:"hour_days"`
+	DayDays    int    `json:"day_days"`
+}
+
+// Validate checks a policy: days are 0 (for ever) or up to 100 years, and
+// coarser roll-ups are kept at least as long as finer ones.
+func (p *RetentionPolicy) Validate() error {
+	var v Validation
+	for _, d := range []struct {
+		name string
+		n    int
+	}{{"raw_days", p.RawDays}, {"hour_days", p.HourDays}, {"day_days", p.DayDays}} {
+		v.Check(d.n >= 0 && d.n <= 36500, d.name, "must be 0 (keep for ever) to 36500 days")
+	}
+	forever := func(n int) int {
+		if n == 0 {
+			return math.MaxInt
+		}
+		return n
+	}
+	v.Check(forever(p.HourDays) >= forever(p.RawDays), "hour_days", "must keep hour roll-ups at least as long as raw instances")
+	v.Check(forever(p.DayDays) >= forever(p.HourDays), "day_days", "must keep day roll-ups at least as long as hour roll-ups")
+	return v.Err()
+}
+
+// RetentionService keeps retention policies and applies them.
+type RetentionService interface {
+	SetRetention(ctx context.Context, p *RetentionPolicy) error
+	RetentionPolicies(ctx context.Context, tenant string) ([]*RetentionPolicy, error)
+	DeleteRetention(ctx context.Context, tenant, entityType string) error
+	// ApplyRetention deletes what the policies no longer keep, a bounded
+	// amount per call, and returns how many rows it deleted.
+	ApplyRetention(ctx context.Context) (int64, error)
 }
 
 // EntityChange is one entity written, reported after its transaction

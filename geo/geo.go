@@ -1,7 +1,10 @@
 // Package geo is the planar geometry cityops needs for administrative
 // areas: GeoJSON polygons in and out with validation messages meant for
 // the people importing them, a point-in-polygon Index that finds the
-// innermost area for a report, and Voronoi cells for demo data.
+// innermost area for a report, and Voronoi cells for demo data. For
+// NGSI-LD geo-queries it also reads any GeoJSON geometry (Shape) and
+// relates two of them as OGC simple features do (Within, Overlaps,
+// Distance, …).
 //
 // Coordinates are WGS84 longitude/latitude in degrees, used directly as
 // planar x/y. At city scale the distortion does not change which area a
@@ -27,8 +30,8 @@ type Ring []Point
 type Polygon []Ring
 
 // MultiPolygon is a set of polygons treated as one area, because wards
-// with islands or exclaves must still be a single shape. It is the only
-// shape the rest of cityops stores.
+// with islands or exclaves must still be a single shape. It is the shape
+// areas are stored as.
 type MultiPolygon []Polygon
 
 // Rect is an axis-aligned bounding box; it lets callers and the Index skip

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 )
 
@@ -36,29 +37,45 @@ func ParseGeometry(data []byte) (MultiPolygon, error) {
 }
 
 func geometryFromValue(v any) (MultiPolygon, error) {
+	typ, arr, err := geometryMembers(v, "Polygon or MultiPolygon", "Polygon", "MultiPolygon")
+	if err != nil {
+		return nil, err
+	}
+	return polygonsFromValue(typ, arr)
+}
+
+// geometryMembers checks a decoded GeoJSON geometry object and returns
+// its type, one of types (want lists them for the message), and its
+// coordinates array.
+func geometryMembers(v any, want string, types ...string) (string, []any, error) {
 	obj, ok := v.(map[string]any)
 	if !ok {
-		return nil, fmt.Errorf("geometry must be a JSON object, got %s", jsonKind(v))
+		return "", nil, fmt.Errorf("geometry must be a JSON object, got %s", jsonKind(v))
 	}
 	rawType, ok := obj["type"]
 	if !ok {
-		return nil, errors.New(`geometry has no "type" member`)
+		return "", nil, errors.New(`geometry has no "type" member`)
 	}
 	typ, ok := rawType.(string)
 	if !ok {
-		return nil, fmt.Errorf(`geometry "type" must be a string, got %s`, jsonKind(rawType))
+		return "", nil, fmt.Errorf(`geometry "type" must be a string, got %s`, jsonKind(rawType))
 	}
-	if typ != "Polygon" && typ != "MultiPolygon" {
-		return nil, fmt.Errorf("geometry type %q is not supported: want Polygon or MultiPolygon", typ)
+	if !slices.Contains(types, typ) {
+		return "", nil, fmt.Errorf("geometry type %q is not supported: want %s", typ, want)
 	}
 	coords, ok := obj["coordinates"]
 	if !ok || coords == nil {
-		return nil, fmt.Errorf(`%s geometry is missing "coordinates"`, typ)
+		return "", nil, fmt.Errorf(`%s geometry is missing "coordinates"`, typ)
 	}
 	arr, ok := coords.([]any)
 	if !ok {
-		return nil, fmt.Errorf(`%s "coordinates" must be an array, got %s`, typ, jsonKind(coords))
+		return "", nil, fmt.Errorf(`%s "coordinates" must be an array, got %s`, typ, jsonKind(coords))
 	}
+	return typ, arr, nil
+}
+
+// polygonsFromValue reads the coordinates of a Polygon or MultiPolygon.
+func polygonsFromValue(typ string, arr []any) (MultiPolygon, error) {
 	if typ == "Polygon" {
 		poly, err := polygonFromValue(0, arr)
 		if err != nil {
@@ -145,17 +162,24 @@ func positionFromValue(v any) (Point, error) {
 	var xy [2]float64
 	names := [2]string{"longitude", "latitude"}
 	for i := range nums {
-		n, ok := nums[i].(json.Number)
-		if !ok {
+		// json.Number from ParseGeometry, float64 from values that
+		// encoding/json decoded into an any (entity attributes).
+		var f float64
+		var err error
+		switch n := nums[i].(type) {
+		case json.Number:
+			f, err = strconv.ParseFloat(string(n), 64)
+		case float64:
+			f = n
+		default:
 			return Point{}, fmt.Errorf("element %d is %s: want a number", i, jsonKind(nums[i]))
 		}
-		f, err := strconv.ParseFloat(string(n), 64)
 		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
 			name := "altitude"
 			if i < 2 {
 				name = names[i]
 			}
-			return Point{}, fmt.Errorf("%s %s is not a finite number", name, n)
+			return Point{}, fmt.Errorf("%s %v is not a finite number", name, nums[i])
 		}
 		if i < 2 {
 			xy[i] = f

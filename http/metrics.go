@@ -11,8 +11,9 @@ import (
 // metrics are the server's Prometheus series, labelled by route pattern
 // (never by raw path, which would explode the series count).
 type metrics struct {
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
+	requests     *prometheus.CounterVec
+	duration     *prometheus.HistogramVec
+	observations prometheus.Counter
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -26,8 +27,12 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Help:    "HTTP request latency by route pattern.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"route"}),
+		observations: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cityops_bulk_observations_total",
+			Help: "Observations stored through the bulk path.",
+		}),
 	}
-	reg.MustRegister(m.requests, m.duration)
+	reg.MustRegister(m.requests, m.duration, m.observations)
 	return m
 }
 

@@ -121,6 +121,9 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 		if uploadPath(r.URL.Path) {
 			limit = s.MaxUploadBytes
 		}
+		if r.URL.Path == bulkPath {
+			limit = s.MaxBulkBytes
+		}
 		if r.ContentLength > limit {
 			s.Error(w, r, cityops.Errorf(cityops.ETOOLARGE, "request body is larger than %d bytes", limit))
 			return

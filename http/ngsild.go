@@ -464,12 +464,16 @@ func (s *Server) handleNGSIQuery(w http.ResponseWriter, r *http.Request) error {
 		return ngsiErr(errBadRequestData, "%s", strings.TrimPrefix(err.Error(), "invalid: "))
 	}
 	attrs := expandList(c, qv.Get("attrs"))
-	// q and geo-queries are evaluated on the stored entities (a bounding
-	// box narrows them first); the page is cut afterwards.
+	// Storage applies q (through its value index) and pages; a
+	// geo-query is evaluated here on what a bounding box narrowed, and
+	// the page cut afterwards.
+	if expr != nil {
+		f.Q, f.Expand = expr, c.ExpandTerm
+	}
 	var list []*cityops.Entity
 	var total int
-	if expr == nil && gq == nil {
-		f.Offset, f.Limit = offset, limit
+	if gq == nil {
+		f.Offset, f.Limit, f.Count = offset, limit, qv.Get("count") == "true"
 		if limit == 0 {
 			f.Limit = 1
 		}
@@ -485,7 +489,7 @@ func (s *Server) handleNGSIQuery(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		for _, e := range all {
-			if (expr == nil || q.Eval(expr, q.EntityGetter(e, c.ExpandTerm))) && (gq == nil || gq.Match(e)) {
+			if gq.Match(e) {
 				list = append(list, e)
 			}
 		}

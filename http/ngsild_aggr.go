@@ -2,7 +2,6 @@ package http
 
 import (
 	"fmt"
-	"math"
 	"net/http"
 	"regexp"
 	"sort"
@@ -14,13 +13,10 @@ import (
 
 // Temporal aggregation (GS CIM 009 clause 4.5.19): aggrMethods over
 // buckets of aggrPeriodDuration, answered as [value, startAt, endAt]
-// triples per method. It is computed from the stored instances; roll-ups
-// that make a year of minutes fast are still to come.
+// triples per method. Storage answers from hour and day roll-ups where
+// the periods line up with them, and from the history blocks elsewhere.
 
 var aggrMethodNames = map[string]bool{"totalCount": true, "distinctCount": true, "sum": true, "avg": true, "min": true, "max": true}
-
-// maxAggrInstances bounds the instances one aggregation reads.
-const maxAggrInstances = 2_000_000
 
 var isoDurationRE = regexp.MustCompile(`^P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$`)
 
@@ -46,77 +42,41 @@ func parseISODuration(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// aggregate computes the methods over buckets of period from start.
-func aggregate(hist []cityops.Instance, methods []string, start, end time.Time, period time.Duration) map[string][][]any {
-	type bucket struct {
-		n, count  int
-		sum       float64
-		min, max  float64
-		distinct  map[string]bool
-		from, to  time.Time
-		hasNumber bool
-	}
-	var buckets []*bucket
-	index := map[int]*bucket{}
-	for _, in := range hist {
-		k := 0
-		if period > 0 {
-			k = int(in.ObservedAt.Sub(start) / period)
-		}
-		b := index[k]
-		if b == nil {
-			from := start.Add(time.Duration(k) * period)
-			to := from.Add(period)
-			if period == 0 {
-				from, to = start, end
-			}
-			b = &bucket{distinct: map[string]bool{}, min: math.Inf(1), max: math.Inf(-1), from: from, to: to}
-			index[k] = b
-			buckets = append(buckets, b)
-		}
-		b.count++
-		v := in.Value["value"]
-		if o, ok := in.Value["object"]; ok {
-			v = o
-		}
-		b.distinct[fmt.Sprint(v)] = true
-		if f, ok := v.(float64); ok {
-			b.n++
-			b.sum += f
-			b.min, b.max = math.Min(b.min, f), math.Max(b.max, f)
-			b.hasNumber = true
-		}
-	}
-	sort.Slice(buckets, func(i, j int) bool { return buckets[i].from.Before(buckets[j].from) })
+// aggrValues turns storage's periods into the [value, startAt, endAt]
+// triples of each method; a period without a number has no sum, avg,
+// min or max.
+func aggrValues(periods []cityops.AggrPeriod, methods []string) map[string][][]any {
 	out := map[string][][]any{}
 	for _, m := range methods {
 		list := [][]any{}
-		for _, b := range buckets {
+		for _, p := range periods {
 			var v any
 			switch m {
 			case "totalCount":
-				v = b.count
+				v = p.Count
 			case "distinctCount":
-				v = len(b.distinct)
+				v = p.Distinct
 			case "sum":
-				v = b.sum
+				if p.Numbers > 0 {
+					v = p.Sum
+				}
 			case "avg":
-				if b.n > 0 {
-					v = b.sum / float64(b.n)
+				if p.Numbers > 0 {
+					v = p.Sum / float64(p.Numbers)
 				}
 			case "min":
-				if b.hasNumber {
-					v = b.min
+				if p.Numbers > 0 {
+					v = p.Min
 				}
 			case "max":
-				if b.hasNumber {
-					v = b.max
+				if p.Numbers > 0 {
+					v = p.Max
 				}
 			}
 			if v == nil {
-				continue // no number in this bucket
+				continue
 			}
-			list = append(list, []any{v, b.from.Format(time.RFC3339Nano), b.to.Format(time.RFC3339Nano)})
+			list = append(list, []any{v, p.From.Format(time.RFC3339Nano), p.To.Format(time.RFC3339Nano)})
 		}
 		out[m] = list
 	}
@@ -163,15 +123,19 @@ func (s *Server) handleTemporalAggregate(w http.ResponseWriter, r *http.Request,
 		if _, ok := e.Attrs[name]; !ok {
 			continue
 		}
-		hist, err := s.Entities.History(r.Context(), e.Tenant, e.ID, name, from, to, maxAggrInstances, false)
+		distinct := false
+		for _, m := range methods {
+			distinct = distinct || m == "distinctCount"
+		}
+		periods, err := s.Entities.Aggregate(r.Context(), e.Tenant, e.ID, name, from, to, period, distinct)
 		if err != nil {
 			return err
 		}
-		if len(hist) == 0 {
+		if len(periods) == 0 {
 			continue
 		}
 		attr := map[string]any{"type": "Property"}
-		for m, list := range aggregate(hist, methods, from, to, period) {
+		for m, list := range aggrValues(periods, methods) {
 			attr[m] = list
 		}
 		out[c.CompactIRI(name)] = attr

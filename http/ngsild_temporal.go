@@ -2,6 +2,7 @@ package http
 
 import (
 	"net/http"
+	"net/url"
 	"regexp"
 	"sort"
 	"strconv"
@@ -109,6 +110,9 @@ func (s *Server) temporalEntity(r *http.Request, e *cityops.Entity, c *jsonld.Co
 			if _, ok := a["observedAt"]; !ok {
 				a["observedAt"] = in.ObservedAt.Format(time.RFC3339Nano)
 			}
+			if in.ID != "" {
+				a["instanceId"] = in.ID
+			}
 			list = append(list, a)
 		}
 		out[key] = list
@@ -182,6 +186,7 @@ func (s *Server) handleTemporalQuery(w http.ResponseWriter, r *http.Request) err
 	var v cityops.Validation
 	f.Limit = queryInt(r, &v, "limit", 20, 1, 100)
 	f.Offset = queryInt(r, &v, "offset", 0, 0, 1<<30)
+	f.Count = qv.Get("count") == "true"
 	if err := v.Err(); err != nil {
 		return ngsiErr(errBadRequestData, "%s", strings.TrimPrefix(err.Error(), "invalid: "))
 	}
@@ -203,5 +208,122 @@ func (s *Server) handleTemporalQuery(w http.ResponseWriter, r *http.Request) err
 		w.Header().Set("NGSILD-Results-Count", strconv.Itoa(total))
 	}
 	writeNGSI(w, r, http.StatusOK, out, u)
+	return nil
+}
+
+// handleTemporalCreate is POST /temporal/entities: an entity in temporal
+// representation (each attribute an array of instances) is added to the
+// entity's history, creating it (201) or adding to it (204).
+func (s *Server) handleTemporalCreate(w http.ResponseWriter, r *http.Request) error {
+	obj, c, tenant, err := s.objectBody(r)
+	if err != nil {
+		return err
+	}
+	e, err := entityFromJSON(obj, c, tenant)
+	if err != nil {
+		return err
+	}
+	_, err = s.Entities.FindEntity(r.Context(), tenant, e.ID)
+	created := cityops.ErrorCode(err) == cityops.ENOTFOUND
+	if err != nil && !created {
+		return err
+	}
+	errs, err := s.Entities.IngestEntities(r.Context(), tenant, []*cityops.Entity{e})
+	if err != nil {
+		return err
+	}
+	if err := errs[e.ID]; err != nil {
+		return err
+	}
+	if created {
+		w.Header().Set("Location", ngsiPrefix+"temporal/entities/"+url.PathEscape(e.ID))
+		w.WriteHeader(http.StatusCreated)
+		return nil
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// handleTemporalAppend is POST /temporal/entities/{id}/attrs: instances
+// added to an existing entity's history.
+func (s *Server) handleTemporalAppend(w http.ResponseWriter, r *http.Request) error {
+	attrs, _, err := s.attrsFromBody(r)
+	if err != nil {
+		return err
+	}
+	tenant, _ := ngsiTenant(r)
+	cur, err := s.Entities.FindEntity(r.Context(), tenant, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if len(attrs) == 0 {
+		return ngsiErr(errBadRequestData, "the body has no attribute")
+	}
+	e := &cityops.Entity{ID: cur.ID, Type: cur.Type, Tenant: tenant, Attrs: attrs}
+	errs, err := s.Entities.IngestEntities(r.Context(), tenant, []*cityops.Entity{e})
+	if err != nil {
+		return err
+	}
+	if err := errs[e.ID]; err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// handleTemporalDeleteAttr is DELETE /temporal/entities/{id}/attrs/{attr}:
+// the attribute's history (one datasetId, or all with deleteAll=true)
+// and, with it, the attribute.
+func (s *Server) handleTemporalDeleteAttr(w http.ResponseWriter, r *http.Request) error {
+	tenant, c, _, err := s.ngsiReq(r)
+	if err != nil {
+		return err
+	}
+	qv := r.URL.Query()
+	attr := c.ExpandTerm(r.PathValue("attr"))
+	all := qv.Get("deleteAll") == "true"
+	if err := s.Entities.DeleteHistory(r.Context(), tenant, r.PathValue("id"), attr, qv.Get("datasetId"), all); err != nil {
+		return err
+	}
+	err = s.Entities.DeleteAttr(r.Context(), tenant, r.PathValue("id"), attr, qv.Get("datasetId"), all)
+	if err != nil && cityops.ErrorCode(err) != cityops.ENOTFOUND {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// handleTemporalPatchInstance is PATCH
+// /temporal/entities/{id}/attrs/{attr}/{instanceId}: the instance is
+// replaced by the body's (observedAt kept unless the body gives one).
+func (s *Server) handleTemporalPatchInstance(w http.ResponseWriter, r *http.Request) error {
+	attrs, c, err := s.attrsFromBody(r)
+	if err != nil {
+		return err
+	}
+	tenant, _ := ngsiTenant(r)
+	attr := c.ExpandTerm(r.PathValue("attr"))
+	list, ok := attrs[attr]
+	if !ok || len(attrs) != 1 || len(list) != 1 {
+		return ngsiErr(errBadRequestData, "send the one attribute %s with one instance", r.PathValue("attr"))
+	}
+	if err := s.Entities.ReplaceInstance(r.Context(), tenant, r.PathValue("id"), attr, r.PathValue("instance"), list[0]); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// handleTemporalDeleteInstance is DELETE
+// /temporal/entities/{id}/attrs/{attr}/{instanceId}.
+func (s *Server) handleTemporalDeleteInstance(w http.ResponseWriter, r *http.Request) error {
+	tenant, c, _, err := s.ngsiReq(r)
+	if err != nil {
+		return err
+	}
+	if err := s.Entities.ReplaceInstance(r.Context(), tenant, r.PathValue("id"), c.ExpandTerm(r.PathValue("attr")), r.PathValue("instance"), nil); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

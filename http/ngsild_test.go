@@ -259,6 +259,8 @@ func TestNGSILDGeo(t *testing.T) {
 		{"georel=disjoint&geometry=Polygon&coordinates=" + centre, "lang-co"},
 		{"georel=equals&geometry=Point&coordinates=[107.556,16.466]", "kim-long"},
 		{"type=AirQualityObserved&georel=near;maxDistance==5000&geometry=Point&coordinates=[107.57,16.47]", "dong-ba,kim-long"},
+		{"georel=contains&geometry=Polygon&coordinates=" + centre, ""},
+		{"georel=within&geometry=LineString&coordinates=[[107.5,16.472],[107.6,16.472]]", "dong-ba"}, // on the line
 	} {
 		res, body := ts.do("GET", base+"entities?"+strings.ReplaceAll(tt.q, ";", "%3B"), key, "")
 		if res.StatusCode != 200 || ids(body) != tt.want {
@@ -266,12 +268,9 @@ func TestNGSILDGeo(t *testing.T) {
 		}
 	}
 	for _, q := range []string{
-		"georel=contains&geometry=Polygon&coordinates=" + centre,
 		"georel=near&geometry=Point&coordinates=[107,16]",
 		"georel=near;maxDistance==10&geometry=Point&coordinates=north",
-		"georel=within&geometry=LineString&coordinates=[[107,16],[108,17]]",
 		"georel=within&geometry=Polygon&coordinates=[[[107,16],[108,16],[108,17]]]",
-		"georel=near;maxDistance==10&geometry=Polygon&coordinates=" + centre,
 		"geometry=Point&coordinates=[107,16]",
 	} {
 		if res, body := ts.do("GET", base+"entities?"+strings.ReplaceAll(q, ";", "%3B"), key, ""); res.StatusCode != 400 || !strings.Contains(body, "BadRequestData") {

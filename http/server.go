@@ -48,6 +48,9 @@ type Services struct {
 	Stats      cityops.StatsService
 	Entities   cityops.EntityService
 	Devices    cityops.DeviceService
+	Retention  cityops.RetentionService
+	// Subscriptions serves NGSI-LD subscriptions; nil answers 503.
+	Subscriptions cityops.SubscriptionService
 	// Contexts serves the JSON-LD contexts NGSI-LD clients name (the
 	// machine may be offline: preloaded from files).
 	Contexts jsonld.Loader
@@ -75,6 +78,11 @@ type Config struct {
 	Media *media.Store
 	// MaxUploadBytes limits bodies that carry photos.
 	MaxUploadBytes int64
+	// MaxBulkBytes limits bodies of the bulk observation path.
+	MaxBulkBytes int64
+	// IngestBatch is how many observations of the bulk path go into one
+	// transaction (default 50,000).
+	IngestBatch int
 }
 
 // Server is the HTTP front of cityops.
@@ -114,6 +122,9 @@ func NewServer(svc Services, cfg Config, cat *i18n.Catalog, log *slog.Logger) (*
 	}
 	if cfg.MaxUploadBytes == 0 {
 		cfg.MaxUploadBytes = cityops.MaxPhotos*media.DefaultMaxBytes + 1<<20
+	}
+	if cfg.MaxBulkBytes == 0 {
+		cfg.MaxBulkBytes = 1 << 30
 	}
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()

@@ -92,3 +92,45 @@ func TestIngest(t *testing.T) {
 		t.Fatalf("devices = %+v", devs)
 	}
 }
+
+// TestIngestShared spreads the subscription over three connections: every
+// message is stored once.
+func TestIngestShared(t *testing.T) {
+	url := broker(t)
+	db := storagetest.Open(t, storage.SQLite)
+	sys := cityops.NewContextWithActor(context.Background(), cityops.SystemActor())
+	key := fmt.Sprintf("s%d", time.Now().UnixNano())
+	for i := range 10 {
+		id := fmt.Sprint("d", i)
+		if err := db.CreateDevice(sys, &cityops.Device{ID: id, Key: key, EntityID: "urn:ngsi-ld:Thing:" + key + id, EntityType: "Thing",
+			Attrs: []cityops.DeviceAttr{{ObjectID: "v", Name: "value"}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in := &mqtt.Ingest{Broker: url, ClientID: "cityops-test-" + key, Topic: "/" + key + "/+/attrs", Connections: 3,
+		Devices: db, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if err := in.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer in.Stop()
+	pub := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID("pub-" + key))
+	if tok := pub.Connect(); tok.Wait() && tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer pub.Disconnect(100)
+	time.Sleep(300 * time.Millisecond) // the subscriptions settle
+	for i := range 60 {
+		tok := pub.Publish(fmt.Sprintf("/%s/d%d/attrs", key, i%10), 1, false, fmt.Sprintf(`{"v": %d}`, i))
+		if tok.Wait() && tok.Error() != nil {
+			t.Fatal(tok.Error())
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for in.Accepted.Load() < 60 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // a duplicate would show by now
+	if a, r := in.Accepted.Load(), in.Rejected.Load(); a != 60 || r != 0 {
+		t.Fatalf("accepted %d, rejected %d; want 60 and 0", a, r)
+	}
+}

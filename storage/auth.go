@@ -169,7 +169,13 @@ func (d *DB) CreateAPIKey(ctx context.Context, k *cityops.APIKey) (string, error
 	if err := v.Err(); err != nil {
 		return "", err
 	}
-	prefix := strings.ToLower(strings.NewReplacer("-", "", "_", "").Replace(auth.NewToken(8)))[:8]
+	// The prefix is 8 letters or digits: tokens are base64url, so drop
+	// '-' and '_' and draw again in the rare case too few are left.
+	prefix := ""
+	for len(prefix) < 8 {
+		prefix = strings.ToLower(strings.NewReplacer("-", "", "_", "").Replace(auth.NewToken(8)))
+	}
+	prefix = prefix[:8]
 	secret := apiKeyTag + prefix + "_" + auth.NewToken(32)
 	k.Name, k.Prefix, k.Scopes = name, prefix, scopes
 	err := d.inTx(ctx, func(tx *Tx) error {

@@ -52,10 +52,12 @@ type DB struct {
 	// Reports holds the city's rules of report handling.
 	Reports cityops.ReportConfig
 
-	areas     *areaCache
-	intake    *intake
-	dummyOnce sync.Once
-	dummy     string
+	areas  *areaCache
+	intake *intake
+	// entityGroups commits entity batches together.
+	entityGroups *entityGroups
+	dummyOnce    sync.Once
+	dummy        string
 
 	listenMu  sync.Mutex
 	listeners []cityops.EntityListener
@@ -111,6 +113,7 @@ func Open(ctx context.Context, dsn, dataDir string) (*DB, error) {
 	}
 	d.db = db
 	d.intake = newIntake(d)
+	d.entityGroups = newEntityGroups(d)
 	if d.dialect == SQLite {
 		// One writer at a time is SQLite's model; several connections still
 		// read in parallel under WAL, and busy_timeout makes writers queue.
@@ -143,6 +146,9 @@ func sqliteDSN(path string) string {
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(ON)")
 	q.Add("_pragma", "busy_timeout(10000)")
+	// 64 MiB of page cache per connection (the default is 2 MiB): the
+	// indexes of a large history stay in memory as it grows.
+	q.Add("_pragma", "cache_size(-65536)")
 	q.Set("_time_format", "sqlite")
 	q.Set("_txlock", "immediate")
 	return "file:" + path + "?" + q.Encode()
@@ -180,6 +186,7 @@ func (d *DB) SQL() *sql.DB { return d.db }
 // database file is complete on its own.
 func (d *DB) Close() error {
 	d.intake.shutdown()
+	d.entityGroups.shutdown()
 	if d.dialect == SQLite {
 		if _, err := d.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
 			d.Log.Warn("wal checkpoint at close", "err", err)
@@ -207,8 +214,9 @@ type Tx struct {
 	db  *DB
 	now time.Time
 	// changes are the entities written, handed to the listeners after
-	// commit.
+	// commit; values are their indexed values to rewrite before it.
 	changes []cityops.EntityChange
+	values  []valueChange
 }
 
 // begin starts a transaction. SQLite transactions take the write lock at
@@ -229,6 +237,9 @@ func (d *DB) inTx(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 	defer tx.Rollback()
 	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.flushValues(ctx); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {

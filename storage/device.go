@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cityops/cityops"
@@ -92,44 +94,261 @@ func (d *DB) DeleteDevice(ctx context.Context, key, id string) error {
 	})
 }
 
-// Measure implements cityops.DeviceService. Unmapped payload keys are
-// ignored; a payload with none mapped is refused.
+// Measure implements cityops.DeviceService: a batch of one. Unmapped
+// payload keys are ignored; a payload with none mapped is refused.
 func (d *DB) Measure(ctx context.Context, key, id string, payload map[string]any, t time.Time) error {
-	return d.inTx(ctx, func(tx *Tx) error {
-		dev, err := scanDevice(tx.QueryRowContext(ctx, `select `+deviceCols+` from devices v left join agencies g on g.id = v.agency_id
-			where v.key = $1 and v.device_id = $2`, key, id))
-		if errors.Is(err, sql.ErrNoRows) {
-			return cityops.Errorf(cityops.ENOTFOUND, "unknown device %s/%s", key, id)
-		}
-		if err != nil {
-			return fmt.Errorf("measure: %w", err)
-		}
-		at := t.UTC().Format(time.RFC3339Nano)
-		attrs := map[string][]cityops.Attr{}
-		for _, m := range dev.Attrs {
-			v, ok := payload[m.ObjectID]
-			if !ok || v == nil {
-				continue
-			}
-			a := cityops.Attr{"type": cityops.KindProperty, "value": v, "observedAt": at}
-			if m.UnitCode != "" {
-				a["unitCode"] = m.UnitCode
-			}
-			attrs[m.Name] = []cityops.Attr{a}
-		}
-		if len(attrs) == 0 {
-			return cityops.Errorf(cityops.EINVALID, "no measurement of device %s/%s is mapped", key, id)
-		}
-		e := &cityops.Entity{ID: dev.EntityID, Type: dev.EntityType, Tenant: dev.Tenant, Attrs: attrs}
-		if err := e.Validate(); err != nil {
-			return err
-		}
-		if err := d.upsertOne(ctx, tx, e, false); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `update devices set last_seen_at = $1, not_observed_since = null where key = $2 and device_id = $3`, tx.now, key, id)
+	errs, err := d.MeasureBatch(ctx, []cityops.Measurement{{Key: key, DeviceID: id, Payload: payload, At: t}})
+	if err != nil {
 		return err
+	}
+	return errs[0]
+}
+
+// MeasureBatch implements cityops.DeviceService.
+//
+// The devices of the batch are looked up before the transaction, each
+// distinct one once, in one query per devicesPerQuery: at 500 messages a
+// batch that costs a few per cent of the write, so there is no cache to
+// go stale when another process sharing the database deletes a device.
+// Inside the transaction each message is written under its own savepoint
+// (one bad message does not spoil the batch, whatever its error),
+// entities in id order (so that concurrent writers lock them in the same
+// order) and, within one entity, in arrival order; last_seen_at is set
+// once per device.
+func (d *DB) MeasureBatch(ctx context.Context, list []cityops.Measurement) ([]error, error) {
+	errs := make([]error, len(list))
+	seen := map[deviceKey]bool{}
+	var keys []deviceKey
+	for _, m := range list {
+		k := deviceKey{m.Key, m.DeviceID}
+		if !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
+		}
+	}
+	devs, err := d.findMeasuredDevices(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	type write struct {
+		i     int // index in list
+		e     *cityops.Entity
+		devPK int64
+	}
+	writes := make([]write, 0, len(list))
+	for i, m := range list {
+		dev, ok := devs[deviceKey{m.Key, m.DeviceID}]
+		if !ok {
+			errs[i] = cityops.Errorf(cityops.ENOTFOUND, "unknown device %s/%s", m.Key, m.DeviceID)
+			continue
+		}
+		e, err := measuredEntity(dev.Device, m)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		writes = append(writes, write{i: i, e: e, devPK: dev.pk})
+	}
+	if len(writes) == 0 {
+		return errs, nil
+	}
+	// The messages of one entity become one entity in temporal
+	// representation, and a tenant's entities one set-wise write
+	// (upsertBatch): no savepoints, as nothing it refuses is written.
+	type merged struct {
+		e    *cityops.Entity
+		msgs []int // indexes in list
+		devs []int64
+	}
+	byTenant := map[string]map[string]*merged{}
+	var tenants []string
+	for _, w := range writes {
+		t := w.e.Tenant
+		if byTenant[t] == nil {
+			byTenant[t] = map[string]*merged{}
+			tenants = append(tenants, t)
+		}
+		m := byTenant[t][w.e.ID]
+		if m == nil {
+			m = &merged{e: &cityops.Entity{ID: w.e.ID, Type: w.e.Type, Tenant: t, Attrs: map[string][]cityops.Attr{}}}
+			byTenant[t][w.e.ID] = m
+		}
+		if m.e.Type != w.e.Type {
+			errs[w.i] = cityops.Errorf(cityops.EINVALID, "device %s/%s feeds %s as %s, which another device of this batch gives another type",
+				list[w.i].Key, list[w.i].DeviceID, w.e.ID, w.e.Type)
+			continue
+		}
+		for name, l := range w.e.Attrs {
+			m.e.Attrs[name] = append(m.e.Attrs[name], l...)
+		}
+		m.msgs, m.devs = append(m.msgs, w.i), append(m.devs, w.devPK)
+	}
+	err = d.inTx(ctx, func(tx *Tx) error {
+		heard := map[int64]bool{}
+		var pks []int64
+		for _, t := range tenants {
+			var batch []*cityops.Entity
+			byEntity := map[*cityops.Entity]*merged{}
+			for _, m := range byTenant[t] {
+				batch = append(batch, m.e)
+				byEntity[m.e] = m
+			}
+			sort.Slice(batch, func(i, j int) bool { return batch[i].ID < batch[j].ID })
+			refused := map[*cityops.Entity]error{}
+			if err := d.upsertBatch(ctx, tx, t, batch, false, true, refused); err != nil {
+				return err
+			}
+			for _, e := range batch {
+				m := byEntity[e]
+				if err := refused[e]; err != nil {
+					for _, i := range m.msgs {
+						errs[i] = err
+					}
+					continue
+				}
+				for _, pk := range m.devs {
+					if !heard[pk] {
+						heard[pk] = true
+						pks = append(pks, pk)
+					}
+				}
+			}
+		}
+		return markHeard(ctx, tx, pks)
 	})
+	if err != nil {
+		return nil, fmt.Errorf("measure: %w", err)
+	}
+	return errs, nil
+}
+
+// deviceKey names a device as its topic does.
+type deviceKey struct{ key, id string }
+
+// measuredDevice is a device with its row key, for last_seen_at.
+type measuredDevice struct {
+	*cityops.Device
+	pk int64
+}
+
+// devicesPerQuery bounds the devices looked up, or marked heard, in one
+// statement: SQLite finds numbered parameters by a linear search, so a
+// statement's cost grows with the square of their number.
+const devicesPerQuery = 100
+
+// findMeasuredDevices returns the devices of keys that exist, in one
+// query per service key and devicesPerQuery devices.
+func (d *DB) findMeasuredDevices(ctx context.Context, keys []deviceKey) (map[deviceKey]measuredDevice, error) {
+	out := make(map[deviceKey]measuredDevice, len(keys))
+	byKey := map[string][]string{}
+	var order []string
+	for _, k := range keys {
+		if byKey[k.key] == nil {
+			order = append(order, k.key)
+		}
+		byKey[k.key] = append(byKey[k.key], k.id)
+	}
+	for _, key := range order {
+		ids := byKey[key]
+		for len(ids) > 0 {
+			chunk := ids[:min(len(ids), devicesPerQuery)]
+			ids = ids[len(chunk):]
+			q := `select v.id, ` + deviceCols + ` from devices v left join agencies g on g.id = v.agency_id
+				where v.key = $1 and v.device_id in (` + placeholders(2, len(chunk)) + `)`
+			args := make([]any, 0, 1+len(chunk))
+			args = append(args, key)
+			for _, id := range chunk {
+				args = append(args, id)
+			}
+			if err := d.scanMeasuredDevices(ctx, out, q, args); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+func (d *DB) scanMeasuredDevices(ctx context.Context, out map[deviceKey]measuredDevice, q string, args []any) error {
+	rows, err := d.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("find devices: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var pk int64
+		dev, err := scanDevice(withPK{rows, &pk})
+		if err != nil {
+			return fmt.Errorf("find devices: %w", err)
+		}
+		out[deviceKey{dev.Key, dev.ID}] = measuredDevice{Device: dev, pk: pk}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("find devices: %w", err)
+	}
+	return nil
+}
+
+// placeholders returns "$from, $from+1, …", n of them.
+func placeholders(from, n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("$" + strconv.Itoa(from+i))
+	}
+	return b.String()
+}
+
+// withPK scans a leading row key, then the columns scanDevice expects.
+type withPK struct {
+	row interface{ Scan(...any) error }
+	pk  *int64
+}
+
+func (w withPK) Scan(dest ...any) error { return w.row.Scan(append([]any{w.pk}, dest...)...) }
+
+// measuredEntity maps a message onto the attributes of the device's entity.
+func measuredEntity(dev *cityops.Device, m cityops.Measurement) (*cityops.Entity, error) {
+	at := m.At.UTC().Format(time.RFC3339Nano)
+	attrs := map[string][]cityops.Attr{}
+	for _, a := range dev.Attrs {
+		v, ok := m.Payload[a.ObjectID]
+		if !ok || v == nil {
+			continue
+		}
+		attr := cityops.Attr{"type": cityops.KindProperty, "value": v, "observedAt": at}
+		if a.UnitCode != "" {
+			attr["unitCode"] = a.UnitCode
+		}
+		attrs[a.Name] = []cityops.Attr{attr}
+	}
+	if len(attrs) == 0 {
+		return nil, cityops.Errorf(cityops.EINVALID, "no measurement of device %s/%s is mapped", dev.Key, dev.ID)
+	}
+	e := &cityops.Entity{ID: dev.EntityID, Type: dev.EntityType, Tenant: dev.Tenant, Attrs: attrs}
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// markHeard sets last_seen_at and clears "not observed" on the devices.
+func markHeard(ctx context.Context, tx *Tx, pks []int64) error {
+	for len(pks) > 0 {
+		chunk := pks[:min(len(pks), devicesPerQuery)]
+		pks = pks[len(chunk):]
+		args := make([]any, 0, 1+len(chunk))
+		args = append(args, tx.now)
+		for _, pk := range chunk {
+			args = append(args, pk)
+		}
+		if _, err := tx.ExecContext(ctx, `update devices set last_seen_at = $1, not_observed_since = null
+			where id in (`+placeholders(2, len(chunk))+`)`, args...); err != nil {
+			return fmt.Errorf("device last seen: %w", err)
+		}
+	}
+	return nil
 }
 
 // MarkSilentDevices implements cityops.DeviceService.

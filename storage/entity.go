@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"time"
+	"strings"
 
 	"github.com/cityops/cityops"
+	"github.com/cityops/cityops/geo"
+	"github.com/cityops/cityops/ngsild/q"
 )
 
 var _ cityops.EntityService = (*DB)(nil)
@@ -40,23 +42,31 @@ func loadEntity(ctx context.Context, q queryer, tenant, id string, lock string) 
 	return &row, nil
 }
 
-// point returns the entity's location when it is a GeoJSON Point.
-func point(e *cityops.Entity) (lat, lon any) {
+// bbox returns the bounding box of the entity's location (of all its
+// instances), to be stored in the columns min_lat, min_lon, max_lat and
+// max_lon that FindEntities prefilters geo-queries by; all nil when it
+// has no location that is a valid geometry. It reads geometries as
+// geoq.Query.Match does, so the prefilter never drops an entity Match
+// would keep.
+func bbox(e *cityops.Entity) (minLat, minLon, maxLat, maxLon any) {
+	var r geo.Rect
+	found := false
 	for _, a := range e.Attrs[cityops.LocationAttr] {
-		g, _ := a["value"].(map[string]any)
-		if g["type"] != "Point" {
+		s, err := geo.ShapeFromValue(a["value"])
+		if err != nil {
 			continue
 		}
-		c, _ := g["coordinates"].([]any)
-		if len(c) >= 2 {
-			x, ok1 := c[0].(float64)
-			y, ok2 := c[1].(float64)
-			if ok1 && ok2 {
-				return y, x
-			}
+		b := s.Bounds()
+		if found {
+			b.Min.Lat, b.Min.Lon = min(b.Min.Lat, r.Min.Lat), min(b.Min.Lon, r.Min.Lon)
+			b.Max.Lat, b.Max.Lon = max(b.Max.Lat, r.Max.Lat), max(b.Max.Lon, r.Max.Lon)
 		}
+		r, found = b, true
 	}
-	return nil, nil
+	if !found {
+		return nil, nil, nil, nil
+	}
+	return r.Min.Lat, r.Min.Lon, r.Max.Lat, r.Max.Lon
 }
 
 // saveEntity writes the entity's current state.
@@ -65,48 +75,46 @@ func saveEntity(ctx context.Context, tx *Tx, row *entityRow) error {
 	if err != nil {
 		return fmt.Errorf("entity: %w", err)
 	}
-	lat, lon := point(row.e)
+	minLat, minLon, maxLat, maxLon := bbox(row.e)
 	row.e.ModifiedAt = tx.now
-	if _, err := tx.ExecContext(ctx, `update entities set attrs = $1, lat = $2, lon = $3, modified_at = $4 where id = $5`,
-		string(b), lat, lon, tx.now, row.pk); err != nil {
+	if _, err := tx.ExecContext(ctx, `update entities set attrs = $1, min_lat = $2, min_lon = $3, max_lat = $4, max_lon = $5,
+		modified_at = $6 where id = $7`, string(b), minLat, minLon, maxLat, maxLon, tx.now, row.pk); err != nil {
 		return fmt.Errorf("entity: %w", err)
 	}
 	return nil
 }
 
 // changed notes an entity written in this transaction, for the listeners.
-func (tx *Tx) changed(e *cityops.Entity, attrs map[string][]cityops.Attr, created bool) {
+// It also queues the entity's indexed values of those attributes (all
+// when attrs is nil) for rewriting before commit (values.go).
+func (tx *Tx) changed(pk int64, e *cityops.Entity, attrs map[string][]cityops.Attr, created bool) {
 	c := cityops.EntityChange{Tenant: e.Tenant, ID: e.ID, Type: e.Type, Entity: e, Created: created, At: tx.now}
 	for name := range attrs {
 		c.Attrs = append(c.Attrs, name)
 	}
 	sort.Strings(c.Attrs)
 	tx.changes = append(tx.changes, c)
+	v := valueChange{pk: pk, e: e, created: created}
+	if attrs != nil {
+		v.attrs = c.Attrs
+	}
+	tx.values = append(tx.values, v)
 }
 
-// recordInstances keeps every written attribute instance for history.
+// recordInstances keeps every written attribute instance for history and
+// the roll-ups.
 func recordInstances(ctx context.Context, tx *Tx, pk int64, attrs map[string][]cityops.Attr) error {
-	for name, list := range attrs {
-		for _, a := range list {
-			at, ok := a.ObservedAt()
-			if !ok {
-				at = tx.now
-			}
-			var num any
-			if f, ok := a.Number(); ok {
-				num = f
-			}
-			b, err := json.Marshal(a)
+	var list []instance
+	for name, l := range attrs {
+		for _, a := range l {
+			in, err := newInstance(pk, name, a, tx.now)
 			if err != nil {
-				return fmt.Errorf("instance: %w", err)
+				return err
 			}
-			if _, err := tx.ExecContext(ctx, `insert into entity_instances (entity_pk, attr, dataset_id, observed_at, num, value)
-				values ($1, $2, $3, $4, $5, $6)`, pk, name, a.DatasetID(), at.UTC(), num, string(b)); err != nil {
-				return fmt.Errorf("instance: %w", err)
-			}
+			list = append(list, in)
 		}
 	}
-	return nil
+	return tx.writeHistory(ctx, list)
 }
 
 func (d *DB) createEntity(ctx context.Context, tx *Tx, e *cityops.Entity) error {
@@ -117,10 +125,10 @@ func (d *DB) createEntity(ctx context.Context, tx *Tx, e *cityops.Entity) error 
 	if err != nil {
 		return fmt.Errorf("entity: %w", err)
 	}
-	lat, lon := point(e)
+	minLat, minLon, maxLat, maxLon := bbox(e)
 	var pk int64
-	err = tx.QueryRowContext(ctx, `insert into entities (tenant, entity_id, type, attrs, lat, lon, created_at, modified_at)
-		values ($1, $2, $3, $4, $5, $6, $7, $7) returning id`, e.Tenant, e.ID, e.Type, string(b), lat, lon, tx.now).Scan(&pk)
+	err = tx.QueryRowContext(ctx, `insert into entities (tenant, entity_id, type, attrs, min_lat, min_lon, max_lat, max_lon, created_at, modified_at)
+		values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) returning id`, e.Tenant, e.ID, e.Type, string(b), minLat, minLon, maxLat, maxLon, tx.now).Scan(&pk)
 	if isUnique(err) {
 		return cityops.Errorf(cityops.ECONFLICT, "entity %q exists already", e.ID)
 	}
@@ -131,7 +139,7 @@ func (d *DB) createEntity(ctx context.Context, tx *Tx, e *cityops.Entity) error 
 	if err := recordInstances(ctx, tx, pk, e.Attrs); err != nil {
 		return err
 	}
-	tx.changed(e, nil, true)
+	tx.changed(pk, e, nil, true)
 	return nil
 }
 
@@ -154,33 +162,106 @@ func (d *DB) FindEntity(ctx context.Context, tenant, id string) (*cityops.Entity
 
 // FindEntities implements cityops.EntityService, ordered by id.
 func (d *DB) FindEntities(ctx context.Context, f cityops.EntityFilter) ([]*cityops.Entity, int, error) {
-	var w where
-	w.add("tenant = ?", f.Tenant)
-	w.in("type", f.Types)
-	w.in("entity_id", f.IDs)
-	if b := f.Box; b != nil {
-		w.add("lat between ? and ? and lon between ? and ?", b[0], b[2], b[1], b[3])
+	var expr q.Expr
+	expand := f.Expand
+	if expand == nil {
+		expand = func(s string) string { return s }
 	}
-	q := `select entity_id, type, attrs, created_at, modified_at from entities` + w.String() + ` order by entity_id`
-	paged := f.IDPattern == nil
-	if paged {
-		var total int
-		if err := d.db.QueryRowContext(ctx, `select count(*) from entities`+w.String(), w.args...).Scan(&total); err != nil {
-			return nil, 0, fmt.Errorf("count entities: %w", err)
+	var pks []int64
+	narrowed := false
+	if f.Q != nil {
+		e, ok := f.Q.(q.Expr)
+		if !ok {
+			return nil, 0, fmt.Errorf("find entities: q is a %T, not a q.Expr", f.Q)
 		}
-		rows, err := d.scanEntities(ctx, q+d.page(f.Offset, f.Limit), w.args, f)
+		expr = e
+		var err error
+		if pks, narrowed, err = d.candidates(ctx, expr, expand); err != nil {
+			return nil, 0, err
+		}
+		if narrowed && len(pks) == 0 {
+			return []*cityops.Entity{}, 0, nil
+		}
+	}
+	// With few candidates, SQLite must look them up by key rather than
+	// scan the type's index: a unary + keeps it off that index.
+	col := func(c string) string {
+		if narrowed && d.dialect == SQLite {
+			return "+" + c
+		}
+		return c
+	}
+	var w where
+	w.add(col("tenant")+" = ?", f.Tenant)
+	w.in(col("type"), f.Types)
+	w.in("entity_id", f.IDs)
+	if narrowed {
+		ph := make([]string, len(pks))
+		args := make([]any, len(pks))
+		for i, pk := range pks {
+			ph[i], args[i] = "?", pk
+		}
+		w.add("id in ("+strings.Join(ph, ", ")+")", args...)
+	}
+	if b := f.Box; b != nil {
+		// The entity's box intersects b. A box starts at most the tallest
+		// box's height below b, which turns min_lat into a closed range
+		// of the entities_bbox index.
+		w.add(`min_lat <= ? and min_lat >= ? - (select coalesce(max(max_lat - min_lat), 0) from entities where tenant = ?)
+			and max_lat >= ? and min_lon <= ? and max_lon >= ?`, b[2], b[0], f.Tenant, b[0], b[3], b[1])
+	}
+	exact := true
+	if expr != nil {
+		cond, args, ex := d.qSQL(expr, expand)
+		w.add(cond, args...)
+		exact = ex
+	}
+	sel := `select entity_id, type, attrs, created_at, modified_at from entities` + w.String() + ` order by entity_id`
+	if f.IDPattern == nil && exact {
+		total := 0
+		if f.Count {
+			if err := d.db.QueryRowContext(ctx, `select count(*) from entities`+w.String(), w.args...).Scan(&total); err != nil {
+				return nil, 0, fmt.Errorf("count entities: %w", err)
+			}
+		}
+		// The page's keys first, sorted without the attributes, then
+		// its rows.
+		page, err := d.db.QueryContext(ctx, `select id from entities`+w.String()+` order by entity_id`+d.page(f.Offset, f.Limit), w.args...)
+		if err != nil {
+			return nil, 0, fmt.Errorf("find entities: %w", err)
+		}
+		var pw where
+		var ph []string
+		var keys []any
+		for page.Next() {
+			var pk int64
+			if err := page.Scan(&pk); err != nil {
+				page.Close()
+				return nil, 0, fmt.Errorf("find entities: %w", err)
+			}
+			ph, keys = append(ph, "?"), append(keys, pk)
+		}
+		page.Close()
+		if err := page.Err(); err != nil {
+			return nil, 0, fmt.Errorf("find entities: %w", err)
+		}
+		if len(keys) == 0 {
+			return []*cityops.Entity{}, total, nil
+		}
+		pw.add("id in ("+strings.Join(ph, ", ")+")", keys...)
+		rows, err := d.scanEntities(ctx, `select entity_id, type, attrs, created_at, modified_at from entities`+pw.String()+` order by entity_id`, pw.args, f)
 		return rows, total, err
 	}
-	// idPattern is a regular expression, matched here: the page is cut
-	// after matching.
-	all, err := d.scanEntities(ctx, q, w.args, f)
+	// idPattern is a regular expression, and q was only narrowed in SQL:
+	// they are matched here, and the page cut after matching.
+	all, err := d.scanEntities(ctx, sel, w.args, cityops.EntityFilter{Tenant: f.Tenant})
 	if err != nil {
 		return nil, 0, err
 	}
 	var out []*cityops.Entity
 	for _, e := range all {
-		if f.IDPattern.MatchString(e.ID) {
-			out = append(out, e)
+		if (f.IDPattern == nil || f.IDPattern.MatchString(e.ID)) && (exact || q.Eval(expr, q.EntityGetter(e, expand))) {
+			out = append(out, keepAttrs(e, f.Attrs))
 		}
 	}
 	total := len(out)
@@ -192,6 +273,21 @@ func (d *DB) FindEntities(ctx context.Context, f cityops.EntityFilter) ([]*cityo
 		out = out[:f.Limit]
 	}
 	return out, total, nil
+}
+
+// keepAttrs leaves only the named attributes (all when none are named).
+func keepAttrs(e *cityops.Entity, names []string) *cityops.Entity {
+	if len(names) == 0 {
+		return e
+	}
+	keep := map[string][]cityops.Attr{}
+	for _, a := range names {
+		if v, ok := e.Attrs[a]; ok {
+			keep[a] = v
+		}
+	}
+	e.Attrs = keep
+	return e
 }
 
 func (d *DB) scanEntities(ctx context.Context, q string, args []any, f cityops.EntityFilter) ([]*cityops.Entity, error) {
@@ -210,17 +306,8 @@ func (d *DB) scanEntities(ctx context.Context, q string, args []any, f cityops.E
 		if err := json.Unmarshal([]byte(attrs), &e.Attrs); err != nil {
 			return nil, fmt.Errorf("entity %s attrs: %w", e.ID, err)
 		}
-		if len(f.Attrs) > 0 {
-			keep := map[string][]cityops.Attr{}
-			for _, a := range f.Attrs {
-				if v, ok := e.Attrs[a]; ok {
-					keep[a] = v
-				}
-			}
-			e.Attrs = keep
-		}
 		e.Tenant, e.CreatedAt, e.ModifiedAt = f.Tenant, e.CreatedAt.UTC(), e.ModifiedAt.UTC()
-		out = append(out, &e)
+		out = append(out, keepAttrs(&e, f.Attrs))
 	}
 	return out, rows.Err()
 }
@@ -246,7 +333,7 @@ func (d *DB) ReplaceEntity(ctx context.Context, e *cityops.Entity) error {
 		if err := recordInstances(ctx, tx, row.pk, e.Attrs); err != nil {
 			return err
 		}
-		tx.changed(row.e, nil, false)
+		tx.changed(row.pk, row.e, nil, false)
 		return nil
 	})
 }
@@ -254,14 +341,16 @@ func (d *DB) ReplaceEntity(ctx context.Context, e *cityops.Entity) error {
 // DeleteEntity implements cityops.EntityService. Its history goes with it.
 func (d *DB) DeleteEntity(ctx context.Context, tenant, id string) error {
 	return d.inTx(ctx, func(tx *Tx) error {
-		res, err := tx.ExecContext(ctx, `delete from entities where tenant = $1 and entity_id = $2`, tenant, id)
+		// The type goes to the listeners: subscriptions select by it.
+		var typ string
+		err := tx.QueryRowContext(ctx, `delete from entities where tenant = $1 and entity_id = $2 returning type`, tenant, id).Scan(&typ)
+		if errors.Is(err, sql.ErrNoRows) {
+			return cityops.Errorf(cityops.ENOTFOUND, "entity %q not found", id)
+		}
 		if err != nil {
 			return fmt.Errorf("delete entity: %w", err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return cityops.Errorf(cityops.ENOTFOUND, "entity %q not found", id)
-		}
-		tx.changes = append(tx.changes, cityops.EntityChange{Tenant: tenant, ID: id, Deleted: true, At: tx.now})
+		tx.changes = append(tx.changes, cityops.EntityChange{Tenant: tenant, ID: id, Type: typ, Deleted: true, At: tx.now})
 		return nil
 	})
 }
@@ -316,7 +405,7 @@ func (d *DB) AppendAttrs(ctx context.Context, tenant, id string, attrs map[strin
 		if err := recordInstances(ctx, tx, row.pk, written); err != nil {
 			return err
 		}
-		tx.changed(row.e, written, false)
+		tx.changed(row.pk, row.e, written, false)
 		return nil
 	})
 	sort.Strings(skipped)
@@ -352,7 +441,7 @@ func (d *DB) UpdateAttrs(ctx context.Context, tenant, id string, attrs map[strin
 		if err := recordInstances(ctx, tx, row.pk, written); err != nil {
 			return err
 		}
-		tx.changed(row.e, written, false)
+		tx.changed(row.pk, row.e, written, false)
 		return nil
 	})
 	sort.Strings(skipped)
@@ -391,45 +480,54 @@ func (d *DB) DeleteAttr(ctx context.Context, tenant, id, attr, datasetID string,
 		if err := saveEntity(ctx, tx, row); err != nil {
 			return err
 		}
-		tx.changed(row.e, map[string][]cityops.Attr{attr: nil}, false)
+		tx.changed(row.pk, row.e, map[string][]cityops.Attr{attr: nil}, false)
 		return nil
 	})
 }
 
-// UpsertEntities implements cityops.EntityService: one transaction, each
-// entity under its own savepoint, so one bad entity does not stop the rest
-// and nothing half-written is reported as done.
+// UpsertEntities implements cityops.EntityService: one transaction for
+// the batch, written with multi-row statements (upsertBatch). Entities
+// refused are reported in errs and nothing of them is written; the rest
+// commit together, so nothing half-written is reported as done.
 func (d *DB) UpsertEntities(ctx context.Context, tenant string, list []*cityops.Entity, replace bool) (map[string]error, error) {
+	return d.upsertEntities(ctx, tenant, list, replace, false)
+}
+
+// IngestEntities is UpsertEntities in update mode for measurements, with
+// entities in temporal representation (any number of instances of an
+// attribute, which may arrive out of order): every instance goes into
+// history and the roll-ups, and an attribute's latest state is its newest
+// observation.
+func (d *DB) IngestEntities(ctx context.Context, tenant string, list []*cityops.Entity) (map[string]error, error) {
+	return d.upsertEntities(ctx, tenant, list, false, true)
+}
+
+func (d *DB) upsertEntities(ctx context.Context, tenant string, list []*cityops.Entity, replace, newest bool) (map[string]error, error) {
 	errs := map[string]error{}
-	// In id order, so that concurrent batches lock entities in the same
-	// order and cannot deadlock each other.
-	list = append([]*cityops.Entity(nil), list...)
-	sort.SliceStable(list, func(i, j int) bool { return list[i].ID < list[j].ID })
-	err := d.inTx(ctx, func(tx *Tx) error {
-		for _, e := range list {
-			e.Tenant = tenant
-			if err := e.Validate(); err != nil {
-				errs[e.ID] = err
-				continue
-			}
-			if _, err := tx.ExecContext(ctx, `savepoint entity`); err != nil {
-				return fmt.Errorf("savepoint: %w", err)
-			}
-			err := d.upsertOne(ctx, tx, e, replace)
-			if err != nil {
-				errs[e.ID] = err
-				if _, err := tx.ExecContext(ctx, `rollback to savepoint entity`); err != nil {
-					return fmt.Errorf("rollback to savepoint: %w", err)
-				}
-				continue
-			}
-			if _, err := tx.ExecContext(ctx, `release savepoint entity`); err != nil {
-				return fmt.Errorf("release savepoint: %w", err)
-			}
+	valid := make([]*cityops.Entity, 0, len(list))
+	for _, e := range list {
+		e.Tenant = tenant
+		validate := e.Validate
+		if newest {
+			validate = e.ValidateTemporal
 		}
-		return nil
-	})
-	return errs, err
+		if err := validate(); err != nil {
+			errs[e.ID] = err
+			continue
+		}
+		valid = append(valid, e)
+	}
+	if len(valid) == 0 {
+		return errs, nil
+	}
+	byEntity, err := d.entityGroups.submit(ctx, &entityReq{tenant: tenant, list: valid, replace: replace, newest: newest})
+	if err != nil {
+		return nil, err
+	}
+	for e, err := range byEntity {
+		errs[e.ID] = err
+	}
+	return errs, nil
 }
 
 func (d *DB) upsertOne(ctx context.Context, tx *Tx, e *cityops.Entity, replace bool) error {
@@ -457,50 +555,11 @@ func (d *DB) upsertOne(ctx context.Context, tx *Tx, e *cityops.Entity, replace b
 		return err
 	}
 	if replace {
-		tx.changed(row.e, nil, false)
+		tx.changed(row.pk, row.e, nil, false)
 	} else {
-		tx.changed(row.e, e.Attrs, false)
+		tx.changed(row.pk, row.e, e.Attrs, false)
 	}
 	return nil
-}
-
-// History implements cityops.EntityService.
-func (d *DB) History(ctx context.Context, tenant, id, attr string, from, to time.Time, limit int, lastN bool) ([]cityops.Instance, error) {
-	row, err := loadEntity(ctx, d.db, tenant, id, "")
-	if err != nil {
-		return nil, err
-	}
-	order := "asc"
-	if lastN {
-		order = "desc"
-	}
-	rows, err := d.db.QueryContext(ctx, `select observed_at, value from entity_instances
-		where entity_pk = $1 and attr = $2 and observed_at >= $3 and observed_at < $4
-		order by observed_at `+order+`, id `+order+` limit $5`, row.pk, attr, from.UTC(), to.UTC(), limit)
-	if err != nil {
-		return nil, fmt.Errorf("history: %w", err)
-	}
-	defer rows.Close()
-	var out []cityops.Instance
-	for rows.Next() {
-		var in cityops.Instance
-		var v string
-		if err := rows.Scan(&in.ObservedAt, &v); err != nil {
-			return nil, fmt.Errorf("history: %w", err)
-		}
-		if err := json.Unmarshal([]byte(v), &in.Value); err != nil {
-			return nil, fmt.Errorf("history: %w", err)
-		}
-		in.Attr, in.ObservedAt = attr, in.ObservedAt.UTC()
-		out = append(out, in)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	if lastN {
-		sort.SliceStable(out, func(i, j int) bool { return out[i].ObservedAt.Before(out[j].ObservedAt) })
-	}
-	return out, nil
 }
 
 // EntityCatalogue implements cityops.EntityService.

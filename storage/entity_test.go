@@ -127,7 +127,7 @@ func TestEntities(t *testing.T) {
 		if err != nil || len(errs) != 1 || errs["bad id"] == nil {
 			t.Fatalf("upsert errs = %v, %v", errs, err)
 		}
-		all, total, err := db.FindEntities(ctx, cityops.EntityFilter{Types: []string{aqType}, Limit: 2})
+		all, total, err := db.FindEntities(ctx, cityops.EntityFilter{Types: []string{aqType}, Limit: 2, Count: true})
 		if err != nil || total != 3 || len(all) != 2 {
 			t.Fatalf("by type = %d of %d, %v", len(all), total, err)
 		}

@@ -45,6 +45,11 @@ func (d *DB) Migrate(ctx context.Context) error {
 			if n > 0 {
 				return nil
 			}
+			if step := goMigrations[base]; step != nil {
+				if err := step(ctx, tx); err != nil {
+					return err
+				}
+			}
 			for _, stmt := range splitSQL(d.migrationSQL(string(body))) {
 				if _, err := tx.ExecContext(ctx, stmt); err != nil {
 					return fmt.Errorf("%w\n%s", err, stmt)
@@ -58,6 +63,14 @@ func (d *DB) Migrate(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// goMigrations are steps SQL cannot express, run in the migration's
+// transaction before its SQL.
+var goMigrations = map[string]func(ctx context.Context, tx *Tx) error{
+	"0016_instances_to_blocks": instancesToBlocks,
+	"0018_fill_values":         fillValues,
+	"0019_bbox_fill":           fillBoxes,
 }
 
 // splitSQL splits a migration into statements on semicolons at line ends.

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cityops/cityops"
@@ -54,7 +55,10 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 	calendar := fs.String("calendar", "", "working-hours calendar `file` (JSON: zone, week, holidays, work_days); default: Vietnam's week and public holidays")
 	contextDir := fs.String("contexts", "", "JSON-LD contexts NGSI-LD clients may name, as `BASE-URL=DIRECTORY[,…]`: DIRECTORY/x.jsonld is served for BASE-URL/x.jsonld (the server fetches none)")
 	silence := fs.Duration("device-silence", 15*time.Minute, "raise \"not observed\" on a device silent this long")
-	mqttURL := fs.String("mqtt", "", "MQTT `broker` to take device measurements from, e.g. tcp://127.0.0.1:1883 (topics /{key}/{deviceId}/attrs)")
+	mqttURL := fs.String("mqtt", "", "MQTT `broker` to take device measurements from, e.g. tcp://127.0.0.1:1883 (topics /{key}/{deviceId}/attrs; tcp://USER:PASSWORD@HOST:PORT to sign in, best given in CITYOPS_MQTT_FILE)")
+	mqttConns := fs.Int("mqtt-connections", 1, "`connections` to the -mqtt broker sharing the subscription ($share/cityops/…; Mosquitto 2, EMQX, MQTT 5 brokers): more keep up with more messages a second")
+	mqttListen := fs.String("mqtt-listen", "", "run cityops's own MQTT broker on this `address` (such as "+mqtt.DefaultListen+") for devices to publish measurements to; off when empty; needs -mqtt-users; may be used with -mqtt")
+	mqttUsers := fs.String("mqtt-users", "", "`file` of the users of the -mqtt-listen broker, one a line: USERNAME PASSWORD [KEY,KEY…] (KEYs limit the topics /KEY/{deviceId}/attrs the user may publish to); keep it readable by cityops only")
 	smtpAddr := fs.String("smtp", "", "mail server `host:port` for e-mails to reporters; empty sends none")
 	smtpFrom := fs.String("smtp-from", "cityops@localhost", "sender `address` of e-mails")
 	publicURL := fs.String("public-url", "", "the `URL` citizens reach cityops at, for links in e-mails (default: the listen address)")
@@ -100,6 +104,23 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 	}
 	if *confirmDays < 1 || *reopenDays < 1 || *dupDays < 1 || *dupRadius <= 0 || *dupRadius > 5000 || *warnBefore < 0 || *escalateAfter < 0 {
 		problems = append(problems, "-confirm-days, -reopen-days, -duplicate-days: at least 1; -duplicate-radius: 1 to 5000 metres; durations not negative")
+	}
+	if *mqttConns < 1 || *mqttConns > 64 {
+		problems = append(problems, "-mqtt-connections: 1 to 64")
+	}
+	var brokerUsers []mqtt.User
+	switch {
+	case *mqttListen != "":
+		if _, port, err := net.SplitHostPort(*mqttListen); err != nil || port == "" {
+			problems = append(problems, fmt.Sprintf("-mqtt-listen %q: want host:port such as %s", *mqttListen, mqtt.DefaultListen))
+		}
+		if *mqttUsers == "" {
+			problems = append(problems, "-mqtt-listen: give -mqtt-users FILE; devices must sign in")
+		} else if brokerUsers, err = mqtt.ReadUsers(*mqttUsers); err != nil {
+			problems = append(problems, "-mqtt-users: "+err.Error())
+		}
+	case *mqttUsers != "":
+		problems = append(problems, "-mqtt-users: only with -mqtt-listen")
 	}
 	if len(problems) > 0 {
 		return fail(env.Stderr, exitUsage, errors.New(strings.Join(problems, "\n")))
@@ -161,9 +182,15 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewDBStatsCollector(db.SQL(), db.Dialect()))
+	// NGSI-LD subscriptions: the notifier hears every committed entity
+	// write and serves the subscriptions API, so that changes apply at once.
+	subs := &notify.Notifier{Store: db, Entities: db, Contexts: contexts, Log: log}
+	db.OnEntityChange(subs.EntityChanged)
+	reg.MustRegister(subs.Collectors()...)
 	srv, err := cityhttp.NewServer(cityhttp.Services{
 		Areas: db, Sectors: db, Agencies: db, Categories: db, Users: db, Auth: db, Ping: db.Ping,
-		Reports: db, Routing: db, Outbox: db, Events: hub, Stats: db, Entities: db, Contexts: contexts, Devices: db,
+		Reports: db, Routing: db, Outbox: db, Events: hub, Stats: db, Entities: db, Contexts: contexts, Devices: db, Retention: db,
+		Subscriptions: subs,
 	}, cityhttp.Config{
 		Addr: *addr, SecureCookies: *secure, MaxBodyBytes: *maxBody, TemplateDir: *templates, Registry: reg,
 		Media: &media.Store{Dir: filepath.Join(dbf.data, "media")},
@@ -181,13 +208,29 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 	// Background work stops before the database closes.
 	bg, stopBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	if *mqttURL != "" {
-		in := &mqtt.Ingest{Broker: *mqttURL, ClientID: "cityops-" + auth.NewToken(6), Devices: db, Log: log}
+	if *mqttURL != "" || *mqttListen != "" {
+		// One ingest, one queue and one writer for both sources. The
+		// deferred calls run in reverse: the broker closes, then the
+		// ingest writes what is queued, then the database closes.
+		in := &mqtt.Ingest{Broker: *mqttURL, ClientID: "cityops-" + auth.NewToken(6), Connections: *mqttConns, Devices: db, Log: log}
+		if db.Dialect() == storage.Postgres {
+			in.Writers = 4 // PostgreSQL commits in parallel; SQLite has one writer
+		}
 		if err := in.Start(bg); err != nil {
 			stopBG()
 			return fail(env.Stderr, exitError, err)
 		}
 		defer in.Stop()
+		registerMQTTMetrics(reg, in)
+		if *mqttListen != "" {
+			broker := &mqtt.Broker{Addr: *mqttListen, Users: brokerUsers, Ingest: in, Log: log}
+			if err := broker.Open(); err != nil {
+				stopBG()
+				return fail(env.Stderr, exitError, err)
+			}
+			defer broker.Close()
+			log.Info("mqtt broker listening", "address", broker.Address(), "users", len(brokerUsers))
+		}
 	}
 	if *loadDemo && *simulateData {
 		wg.Add(1)
@@ -211,8 +254,9 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 			}
 		}
 	}()
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); hub.Run(bg) }()
+	go func() { defer wg.Done(); subs.Run(bg) }()
 	go func() { defer wg.Done(); notify.Timers(bg, db, time.Minute, log) }()
 	go func() {
 		defer wg.Done()
@@ -237,6 +281,18 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 		return exitError
 	}
 	return exitOK
+}
+
+// registerMQTTMetrics exports the ingest's counters and queue depth.
+func registerMQTTMetrics(reg *prometheus.Registry, in *mqtt.Ingest) {
+	const help = "MQTT measurements by outcome: accepted (stored), rejected (bad topic or payload, unknown device, " +
+		"nothing mapped, refused by the broker's rules), dropped (queue full, shutting down, database failing)."
+	for outcome, n := range map[string]*atomic.Int64{"accepted": &in.Accepted, "rejected": &in.Rejected, "dropped": &in.Dropped} {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cityops_mqtt_messages_total", Help: help,
+			ConstLabels: prometheus.Labels{"outcome": outcome}}, func() float64 { return float64(n.Load()) }))
+	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cityops_mqtt_queue_depth",
+		Help: "MQTT measurements received and waiting to be written."}, func() float64 { return float64(in.QueueDepth()) }))
 }
 
 // runDemoSimulator writes simulated Huế sensor data straight into storage

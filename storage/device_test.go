@@ -1,0 +1,197 @@
+package storage_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/cityops/cityops"
+	"github.com/cityops/cityops/storage"
+	"github.com/cityops/cityops/storage/storagetest"
+)
+
+// TestMeasureBatch writes one batch mixing good messages, several for one
+// entity, with an unknown device, an unmapped payload and a device whose
+// entity has another type: the bad ones are refused one by one and the
+// rest is stored, every measurement in history.
+func TestMeasureBatch(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
+		ctx := context.Background()
+		sys := cityops.NewContextWithActor(ctx, cityops.SystemActor())
+		now := time.Date(2026, 11, 28, 2, 0, 0, 0, time.UTC)
+		db.Now = func() time.Time { return now }
+		for _, dev := range []*cityops.Device{
+			{ID: "aq-1", Key: "hue", EntityID: "urn:ngsi-ld:AirQualityObserved:aq-1", EntityType: aqType,
+				Attrs: []cityops.DeviceAttr{{ObjectID: "p", Name: pm25, UnitCode: "GQ"}, {ObjectID: "n", Name: no2}}},
+			{ID: "aq-2", Key: "hue", EntityID: "urn:ngsi-ld:AirQualityObserved:aq-2", EntityType: aqType,
+				Attrs: []cityops.DeviceAttr{{ObjectID: "p", Name: pm25}}},
+			// Feeds aq-1's entity under another type: always refused.
+			{ID: "wrong", Key: "hue", EntityID: "urn:ngsi-ld:AirQualityObserved:aq-1", EntityType: "Thing",
+				Attrs: []cityops.DeviceAttr{{ObjectID: "p", Name: pm25}}},
+		} {
+			if err := db.CreateDevice(sys, dev); err != nil {
+				t.Fatal(err)
+			}
+		}
+		at := func(min int) time.Time { return time.Date(2026, 11, 28, 1, min, 0, 0, time.UTC) }
+		list := []cityops.Measurement{
+			{Key: "hue", DeviceID: "aq-1", Payload: map[string]any{"p": 40.0, "n": 10.0}, At: at(0)},
+			{Key: "hue", DeviceID: "ghost", Payload: map[string]any{"p": 1.0}, At: at(0)},
+			{Key: "hue", DeviceID: "aq-2", Payload: map[string]any{"p": 7.0}, At: at(0)},
+			{Key: "hue", DeviceID: "aq-1", Payload: map[string]any{"x": 1.0}, At: at(1)},
+			{Key: "hue", DeviceID: "wrong", Payload: map[string]any{"p": 99.0}, At: at(1)},
+			{Key: "hue", DeviceID: "aq-1", Payload: map[string]any{"p": 41.0}, At: at(1)},
+			{Key: "hue", DeviceID: "aq-1", Payload: map[string]any{"p": 42.0, "n": 12.0}, At: at(2)},
+		}
+		var changed []string
+		db.OnEntityChange(func(list []cityops.EntityChange) {
+			for _, c := range list {
+				changed = append(changed, c.ID)
+			}
+		})
+		errs, err := db.MeasureBatch(ctx, list)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Listeners hear of each entity written, once for the batch, and
+		// only of them.
+		if fmt.Sprint(changed) != "[urn:ngsi-ld:AirQualityObserved:aq-1 urn:ngsi-ld:AirQualityObserved:aq-2]" {
+			t.Errorf("changes = %v", changed)
+		}
+		want := []string{"", cityops.ENOTFOUND, "", cityops.EINVALID, cityops.EINVALID, "", ""}
+		if len(errs) != len(want) {
+			t.Fatalf("got %d errors, want %d", len(errs), len(want))
+		}
+		for i := range want {
+			if got := cityops.ErrorCode(errs[i]); got != want[i] {
+				t.Errorf("message %d: got %q (%v), want %q", i, got, errs[i], want[i])
+			}
+		}
+
+		e, err := db.FindEntity(ctx, "", "urn:ngsi-ld:AirQualityObserved:aq-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := e.Attrs[pm25][0]; got["value"] != 42.0 || got["unitCode"] != "GQ" || got["observedAt"] != "2026-11-28T01:02:00Z" {
+			t.Errorf("current pm25 = %v, want the batch's last", got)
+		}
+		h, err := db.History(ctx, "", e.ID, pm25, at(0), at(10), 10, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, in := range h {
+			got = append(got, fmt.Sprintf("%s=%v", in.ObservedAt.Format("15:04"), in.Value["value"]))
+		}
+		if fmt.Sprint(got) != "[01:00=40 01:01=41 01:02=42]" {
+			t.Errorf("pm25 history = %v, want all three of the batch", got)
+		}
+		if h, _ := db.History(ctx, "", e.ID, no2, at(0), at(10), 10, false); len(h) != 2 {
+			t.Errorf("no2 history has %d instances, want 2", len(h))
+		}
+		if h, _ := db.History(ctx, "", "urn:ngsi-ld:AirQualityObserved:aq-2", pm25, at(0), at(10), 10, false); len(h) != 1 {
+			t.Errorf("aq-2 history has %d instances, want 1", len(h))
+		}
+
+		devs, err := db.FindDevices(sys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range devs {
+			heard := d.LastSeenAt != nil && d.LastSeenAt.Equal(now)
+			if heard != (d.ID != "wrong") {
+				t.Errorf("device %s last seen %v", d.ID, d.LastSeenAt)
+			}
+		}
+
+		// Measure is a batch of one, with the same errors.
+		if err := db.Measure(ctx, "hue", "ghost", map[string]any{"p": 1.0}, now); cityops.ErrorCode(err) != cityops.ENOTFOUND {
+			t.Errorf("Measure of an unknown device: %v", err)
+		}
+		if err := db.Measure(ctx, "hue", "aq-2", map[string]any{"p": 8.0}, now); err != nil {
+			t.Errorf("Measure: %v", err)
+		}
+		// An empty batch, and one with nothing to write, touch nothing.
+		if errs, err := db.MeasureBatch(ctx, nil); err != nil || len(errs) != 0 {
+			t.Errorf("empty batch: %v, %v", errs, err)
+		}
+	})
+}
+
+// TestMeasureBatchManyDevices crosses the per-query limit of the device
+// look-up.
+func TestMeasureBatchManyDevices(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
+		ctx := context.Background()
+		sys := cityops.NewContextWithActor(ctx, cityops.SystemActor())
+		const n = 600
+		var list []cityops.Measurement
+		for i := range n {
+			id := fmt.Sprintf("d%03d", i)
+			if err := db.CreateDevice(sys, &cityops.Device{ID: id, Key: "k", EntityID: "urn:ngsi-ld:Thing:" + id, EntityType: "Thing",
+				Attrs: []cityops.DeviceAttr{{ObjectID: "v", Name: "value"}}}); err != nil {
+				t.Fatal(err)
+			}
+			list = append(list, cityops.Measurement{Key: "k", DeviceID: id, Payload: map[string]any{"v": float64(i)}, At: time.Now()})
+		}
+		errs, err := db.MeasureBatch(ctx, list)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("message %d: %v", i, err)
+			}
+		}
+		devs, _ := db.FindDevices(sys)
+		for _, d := range devs {
+			if d.LastSeenAt == nil {
+				t.Fatalf("device %s not marked heard", d.ID)
+			}
+		}
+	})
+}
+
+// BenchmarkMeasureBatch is the MQTT ingestion write: batches of 500
+// messages, each two measurements (kept in history), over 1,000 devices
+// feeding one entity each. It reports messages per second.
+func BenchmarkMeasureBatch(b *testing.B) {
+	for _, dialect := range storagetest.Dialects() {
+		b.Run(dialect, func(b *testing.B) {
+			db := storagetest.Open(b, dialect)
+			ctx := context.Background()
+			sys := cityops.NewContextWithActor(ctx, cityops.SystemActor())
+			const devices = 1000
+			for i := range devices {
+				if err := db.CreateDevice(sys, &cityops.Device{ID: fmt.Sprintf("d%04d", i), Key: "k",
+					EntityID: fmt.Sprintf("urn:ngsi-ld:AirQualityObserved:hue-%04d", i), EntityType: aqType,
+					Attrs: []cityops.DeviceAttr{{ObjectID: "p", Name: pm25, UnitCode: "GQ"}, {ObjectID: "n", Name: no2, UnitCode: "GQ"}}}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			batch := make([]cityops.Measurement, 500)
+			n := 0
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				for i := range batch {
+					batch[i] = cityops.Measurement{Key: "k", DeviceID: fmt.Sprintf("d%04d", n%devices),
+						Payload: map[string]any{"p": float64(n % 90), "n": 18.0}, At: t0.Add(time.Duration(n) * time.Millisecond)}
+					n++
+				}
+				errs, err := db.MeasureBatch(ctx, batch)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, err := range errs {
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "msgs/s")
+		})
+	}
+}

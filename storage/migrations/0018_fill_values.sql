@@ -1,0 +1,2 @@
+-- The Go step of this migration (storage/values.go, fillValues) indexes
+-- the values of the entities stored before entity_values existed.

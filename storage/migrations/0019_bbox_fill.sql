@@ -1,0 +1,3 @@
+-- The Go step of this migration (storage/values.go, fillBoxes) gives the
+-- entities that migration 0014 could only give the whole world (locations
+-- that were not points) their real bounding box.

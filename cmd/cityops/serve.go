@@ -254,6 +254,26 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 			}
 		}
 	}()
+	wg.Add(1)
+	go func() {
+		// Retention policies, hourly: what they no longer keep goes,
+		// series by series in short transactions.
+		defer wg.Done()
+		t := time.NewTicker(time.Hour)
+		defer t.Stop()
+		for {
+			if n, err := db.ApplyRetention(bg); err != nil && bg.Err() == nil {
+				log.Error("retention", "err", err)
+			} else if n > 0 {
+				log.Info("retention", "deleted_rows", n)
+			}
+			select {
+			case <-bg.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
 	wg.Add(4)
 	go func() { defer wg.Done(); hub.Run(bg) }()
 	go func() { defer wg.Done(); subs.Run(bg) }()

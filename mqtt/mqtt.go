@@ -36,8 +36,11 @@ const maxPayload = 64 << 10
 
 // Defaults of Ingest's tuning fields.
 const (
-	DefaultQueueSize = 10000
-	DefaultBatchSize = 500
+	DefaultQueueSize = 20000
+	// A batch is what queued while the previous one was written, up to
+	// this many: under load batches grow, and with them what one commit
+	// (one fsync on SQLite) carries.
+	DefaultBatchSize = 5000
 	DefaultBatchWait = 20 * time.Millisecond
 	DefaultMaxWait   = 5 * time.Second
 )

@@ -328,8 +328,10 @@ type EntityChange struct {
 	Entity *Entity
 	// Attrs names the attributes written (expanded); empty when the
 	// entity was created, replaced or deleted as a whole.
-	Attrs   []string
-	Created bool
+	Attrs []string
+	// NewAttrs are those of Attrs the entity did not have before.
+	NewAttrs []string
+	Created  bool
 	Deleted bool
 	At      time.Time
 }

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"slices"
 	"sync"
 	"time"
 
@@ -494,11 +495,11 @@ func (n *Notifier) EntityChanged(changes []cityops.EntityChange) {
 
 // matches reports whether a change concerns the subscription: its entity
 // selectors, its triggers and watched attributes, q and geoQ. The
-// watched attributes filter every trigger except entityDeleted. Storage
-// does not say whether an attribute written by an update existed before,
-// so attributeCreated and attributeUpdated both match any attribute an
-// update writes; an entity's creation counts as the creation of all its
-// attributes, its replacement as the update of all of them.
+// watched attributes filter every trigger except entityDeleted. An
+// attribute an update adds is created (storage names them in NewAttrs),
+// one it writes again updated; an entity's creation counts as the
+// creation of all its attributes, its replacement as the update of all of
+// them.
 func (d *subDef) matches(c *cityops.EntityChange, now time.Time) bool {
 	s := d.sub
 	if s.ExpiresAt != nil && !s.ExpiresAt.After(now) {
@@ -545,7 +546,11 @@ func (d *subDef) matches(c *cityops.EntityChange, now time.Time) bool {
 				continue
 			}
 			if _, still := c.Entity.Attrs[a]; still {
-				hit = d.triggers[cityops.TriggerAttributeUpdated] || d.triggers[cityops.TriggerAttributeCreated]
+				if slices.Contains(c.NewAttrs, a) {
+					hit = d.triggers[cityops.TriggerAttributeCreated]
+				} else {
+					hit = d.triggers[cityops.TriggerAttributeUpdated]
+				}
 			} else {
 				hit = d.triggers[cityops.TriggerAttributeDeleted]
 			}

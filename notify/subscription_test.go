@@ -575,3 +575,42 @@ func TestSubscriptionPeriodic(t *testing.T) {
 		rc.settle(t, before)
 	})
 }
+
+// TestSubscriptionAttributeCreated: attributeCreated hears of attributes
+// an update adds, on every write path, and attributeUpdated of those it
+// writes again.
+func TestSubscriptionAttributeCreated(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
+		n := startNotifier(t, db, nil)
+		rcNew, rcUpd := newNGSIReceiver(t, nil), newNGSIReceiver(t, nil)
+		added := aqSub("added", rcNew.url)
+		added.Triggers = []string{cityops.TriggerAttributeCreated}
+		updated := aqSub("updated", rcUpd.url)
+		updated.Triggers = []string{cityops.TriggerAttributeUpdated}
+		for _, s := range []*cityops.Subscription{added, updated} {
+			if err := n.CreateSubscription(sys(), s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		create(t, db, aq("c", map[string]any{"pm25": 1.0}))
+		rcNew.wait(t, 1) // a creation creates its attributes
+		setPM(t, db, "", "c", 2)
+		rcUpd.wait(t, 1)
+		ctx := context.Background()
+		if _, err := db.AppendAttrs(ctx, "", "urn:ngsi-ld:AirQualityObserved:c", map[string][]cityops.Attr{no2: {{"type": "Property", "value": 5.0}}}, false); err != nil {
+			t.Fatal(err)
+		}
+		rcNew.wait(t, 2)
+		// Through the batch path: one new attribute, one written again.
+		if errs, err := db.UpsertEntities(ctx, "", []*cityops.Entity{aq("c", map[string]any{"o3": 7.0})}, false); err != nil || len(errs) > 0 {
+			t.Fatal(err, errs)
+		}
+		rcNew.wait(t, 3)
+		if errs, err := db.UpsertEntities(ctx, "", []*cityops.Entity{aq("c", map[string]any{"o3": 8.0})}, false); err != nil || len(errs) > 0 {
+			t.Fatal(err, errs)
+		}
+		rcUpd.wait(t, 2)
+		rcNew.settle(t, 3)
+		rcUpd.settle(t, 2)
+	})
+}

@@ -87,8 +87,12 @@ func saveEntity(ctx context.Context, tx *Tx, row *entityRow) error {
 // changed notes an entity written in this transaction, for the listeners.
 // It also queues the entity's indexed values of those attributes (all
 // when attrs is nil) for rewriting before commit (values.go).
-func (tx *Tx) changed(pk int64, e *cityops.Entity, attrs map[string][]cityops.Attr, created bool) {
+func (tx *Tx) changed(pk int64, e *cityops.Entity, attrs map[string][]cityops.Attr, created bool, fresh ...string) {
 	c := cityops.EntityChange{Tenant: e.Tenant, ID: e.ID, Type: e.Type, Entity: e, Created: created, At: tx.now}
+	if len(fresh) > 0 {
+		c.NewAttrs = append([]string(nil), fresh...)
+		sort.Strings(c.NewAttrs)
+	}
 	for name := range attrs {
 		c.Attrs = append(c.Attrs, name)
 	}
@@ -391,10 +395,15 @@ func (d *DB) AppendAttrs(ctx context.Context, tenant, id string, attrs map[strin
 			return err
 		}
 		written := map[string][]cityops.Attr{}
+		var fresh []string
 		for name, list := range attrs {
-			if _, exists := row.e.Attrs[name]; exists && noOverwrite {
+			_, exists := row.e.Attrs[name]
+			if exists && noOverwrite {
 				skipped = append(skipped, name)
 				continue
+			}
+			if !exists {
+				fresh = append(fresh, name)
 			}
 			row.e.Attrs[name] = mergeInstances(row.e.Attrs[name], list)
 			written[name] = list
@@ -405,7 +414,7 @@ func (d *DB) AppendAttrs(ctx context.Context, tenant, id string, attrs map[strin
 		if err := recordInstances(ctx, tx, row.pk, written); err != nil {
 			return err
 		}
-		tx.changed(row.pk, row.e, written, false)
+		tx.changed(row.pk, row.e, written, false, fresh...)
 		return nil
 	})
 	sort.Strings(skipped)
@@ -541,10 +550,14 @@ func (d *DB) upsertOne(ctx context.Context, tx *Tx, e *cityops.Entity, replace b
 	if row.e.Type != e.Type {
 		return &cityops.Error{Code: cityops.EINVALID, Message: "invalid input", Fields: map[string]string{"type": "an entity's type cannot change"}}
 	}
+	var fresh []string
 	if replace {
 		row.e.Attrs = e.Attrs
 	} else {
 		for name, l := range e.Attrs {
+			if _, exists := row.e.Attrs[name]; !exists {
+				fresh = append(fresh, name)
+			}
 			row.e.Attrs[name] = mergeInstances(row.e.Attrs[name], l)
 		}
 	}
@@ -557,7 +570,7 @@ func (d *DB) upsertOne(ctx context.Context, tx *Tx, e *cityops.Entity, replace b
 	if replace {
 		tx.changed(row.pk, row.e, nil, false)
 	} else {
-		tx.changed(row.pk, row.e, e.Attrs, false)
+		tx.changed(row.pk, row.e, e.Attrs, false, fresh...)
 	}
 	return nil
 }

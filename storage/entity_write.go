@@ -114,6 +114,7 @@ func (d *DB) upsertBatch(ctx context.Context, tx *Tx, tenant string, list []*cit
 		// reshaped: some written value may leave an indexed value row
 		// behind (values.go), so rows are deleted before they are written.
 		reshaped bool
+		fresh    []string // attributes it did not have before
 	}
 	byID := map[string]*pending{}
 	var order []*pending
@@ -139,6 +140,9 @@ func (d *DB) upsertBatch(ctx context.Context, tx *Tx, tenant string, list []*cit
 			p.row.e.Attrs, p.attrs = copyAttrs(e.Attrs), nil
 		default:
 			for name, l := range e.Attrs {
+				if _, exists := p.row.e.Attrs[name]; !exists && !p.isNew {
+					p.fresh = append(p.fresh, name)
+				}
 				if !sameShape(p.row.e.Attrs[name], l) {
 					p.reshaped = true
 				}
@@ -227,7 +231,7 @@ func (d *DB) upsertBatch(ctx context.Context, tx *Tx, tenant string, list []*cit
 			for name := range p.attrs {
 				written[name] = nil
 			}
-			tx.changed(p.row.pk, p.row.e, written, false)
+			tx.changed(p.row.pk, p.row.e, written, false, p.fresh...)
 			if !p.reshaped {
 				tx.values[len(tx.values)-1].overwrite = true
 			}

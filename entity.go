@@ -332,8 +332,8 @@ type EntityChange struct {
 	// NewAttrs are those of Attrs the entity did not have before.
 	NewAttrs []string
 	Created  bool
-	Deleted bool
-	At      time.Time
+	Deleted  bool
+	At       time.Time
 }
 
 // EntityListener receives committed changes. It is called on the writer's

@@ -47,9 +47,14 @@ func parseISODuration(s string) (time.Duration, error) {
 // min or max.
 func aggrValues(periods []cityops.AggrPeriod, methods []string) map[string][][]any {
 	out := map[string][][]any{}
+	// Each period's bounds are printed once, for all methods.
+	from, to := make([]string, len(periods)), make([]string, len(periods))
+	for i, p := range periods {
+		from[i], to[i] = p.From.Format(time.RFC3339Nano), p.To.Format(time.RFC3339Nano)
+	}
 	for _, m := range methods {
 		list := [][]any{}
-		for _, p := range periods {
+		for i, p := range periods {
 			var v any
 			switch m {
 			case "totalCount":
@@ -76,7 +81,7 @@ func aggrValues(periods []cityops.AggrPeriod, methods []string) map[string][][]a
 			if v == nil {
 				continue
 			}
-			list = append(list, []any{v, p.From.Format(time.RFC3339Nano), p.To.Format(time.RFC3339Nano)})
+			list = append(list, []any{v, from[i], to[i]})
 		}
 		out[m] = list
 	}

@@ -224,9 +224,11 @@ func (d *DB) FindEntities(ctx context.Context, f cityops.EntityFilter) ([]*cityo
 	if f.IDPattern == nil && exact {
 		total := 0
 		if f.Count {
-			if err := d.db.QueryRowContext(ctx, `select count(*) from entities`+w.String(), w.args...).Scan(&total); err != nil {
-				return nil, 0, fmt.Errorf("count entities: %w", err)
+			n, err := d.countEntities(ctx, f, w, expr, expand, narrowed)
+			if err != nil {
+				return nil, 0, err
 			}
+			total = n
 		}
 		// The page's keys first, sorted without the attributes, then
 		// its rows.

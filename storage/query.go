@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cityops/cityops"
 	"github.com/cityops/cityops/ngsild/q"
 )
 
@@ -226,4 +227,75 @@ func numbered(cond string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// countEntities counts what w selects. When q has matches too many to
+// be narrowed to, but one of its terms must hold (q is that term, or an
+// and of it and others), the count is driven from that term's values
+// instead of walking the whole type: its cost follows the matches.
+func (d *DB) countEntities(ctx context.Context, f cityops.EntityFilter, w where, expr q.Expr, expand func(string) string, narrowed bool) (int, error) {
+	var n int
+	// The term with the fewest matches, if it has few enough.
+	best, bestN := "", maxDriven+1
+	var bestArgs []any
+	if !narrowed && f.Box == nil {
+		for _, t := range drivingTerms(expr) {
+			cond, args, ok := d.termValues(t, expand)
+			if !ok {
+				continue
+			}
+			var some int
+			if err := d.db.QueryRowContext(ctx, `select count(*) from (select 1 from entity_values v where `+numbered(cond)+
+				` limit `+strconv.Itoa(maxDriven+1)+`) s`, args...).Scan(&some); err != nil {
+				return 0, fmt.Errorf("count entities: %w", err)
+			}
+			if some < bestN {
+				best, bestN, bestArgs = cond, some, args
+			}
+		}
+	}
+	if best != "" {
+		// On SQLite the type's index is turned off (+), so that the only
+		// way in is the values' index through id in (…).
+		hint := ""
+		if d.dialect == SQLite {
+			hint = "+"
+		}
+		var dw where
+		dw.add(hint+"tenant = ?", f.Tenant)
+		dw.in(hint+"type", f.Types)
+		dw.in("entity_id", f.IDs)
+		dw.add("id in (select entity_pk from entity_values v where "+best+")", bestArgs...)
+		full, fargs, _ := d.qSQL(expr, expand)
+		dw.add(full, fargs...)
+		if err := d.db.QueryRowContext(ctx, `select count(*) from entities`+dw.String(), dw.args...).Scan(&n); err != nil {
+			return 0, fmt.Errorf("count entities: %w", err)
+		}
+		return n, nil
+	}
+	if err := d.db.QueryRowContext(ctx, `select count(*) from entities`+w.String(), w.args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count entities: %w", err)
+	}
+	return n, nil
+}
+
+// maxDriven is the most matches of a term a count is driven from.
+const maxDriven = 20000
+
+// drivingTerms lists the positive terms every match of e satisfies: e
+// itself, or the sides of an and.
+func drivingTerms(e q.Expr) []q.Term {
+	switch e := e.(type) {
+	case q.Term:
+		if e.Op != "!=" && e.Op != "!~=" {
+			return []q.Term{e}
+		}
+	case *q.Term:
+		return drivingTerms(*e)
+	case q.And:
+		return append(drivingTerms(e.L), drivingTerms(e.R)...)
+	case *q.And:
+		return drivingTerms(*e)
+	}
+	return nil
 }

@@ -8,12 +8,16 @@ import (
 	"time"
 
 	"github.com/cityops/cityops"
+	"github.com/cityops/cityops/ngsild/jsonld"
 )
 
 func (s *Server) handleDeviceIndex(w http.ResponseWriter, r *http.Request) error {
 	devs, err := s.Devices.FindDevices(r.Context())
 	if err != nil {
 		return err
+	}
+	for i, d := range devs {
+		devs[i] = compactDevice(d)
 	}
 	writeJSON(w, http.StatusOK, list[*cityops.Device]{Items: devs, Total: len(devs)})
 	return nil
@@ -27,11 +31,33 @@ func (s *Server) handleDeviceCreate(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	dev.LastSeenAt = nil
+	core := jsonld.Core()
+	if dev.EntityType != "" {
+		dev.EntityType = core.ExpandTerm(dev.EntityType)
+	}
+	for i, a := range dev.Attrs {
+		if a.Name != "" {
+			dev.Attrs[i].Name = core.ExpandTerm(a.Name)
+		}
+	}
 	if err := s.Devices.CreateDevice(r.Context(), &dev); err != nil {
 		return err
 	}
-	created(w, "/api/v1/devices/"+url.PathEscape(dev.Key)+"/"+url.PathEscape(dev.ID), &dev)
+	created(w, "/api/v1/devices/"+url.PathEscape(dev.Key)+"/"+url.PathEscape(dev.ID), compactDevice(&dev))
 	return nil
+}
+
+// compactDevice gives a device's names back short, as they were sent.
+func compactDevice(d *cityops.Device) *cityops.Device {
+	core := jsonld.Core()
+	out := *d
+	out.EntityType = core.CompactIRI(d.EntityType)
+	out.Attrs = make([]cityops.DeviceAttr, len(d.Attrs))
+	for i, a := range d.Attrs {
+		a.Name = core.CompactIRI(a.Name)
+		out.Attrs[i] = a
+	}
+	return &out
 }
 
 func (s *Server) handleDeviceDelete(w http.ResponseWriter, r *http.Request) error {

@@ -302,6 +302,15 @@ func TestDevicesAPI(t *testing.T) {
 	if !strings.Contains(body, `"currentLevel":2.4`) {
 		t.Errorf("entity after a measurement = %s", body)
 	}
+	// The device's names are NGSI-LD's: queries with short names find them.
+	_, body = ts.do("GET", "/ngsi-ld/v1/entities?type=FloodMonitoring&q=currentLevel>2&options=keyValues", key, "")
+	if !strings.Contains(body, `"currentLevel":2.4`) {
+		t.Errorf("query after a measurement = %s", body)
+	}
+	_, body = ts.do("GET", "/api/v1/devices", key, "")
+	if !strings.Contains(body, `"entity_type":"FloodMonitoring"`) || !strings.Contains(body, `"name":"currentLevel"`) {
+		t.Errorf("devices = %s", body)
+	}
 	for path, want := range map[string]int{"/api/v1/devices/hue/ghost/attrs": 404, "/api/v1/devices/hue/gauge-1/attrs": 400} {
 		if res, _ := ts.do("POST", path, key, `{"zz":1}`); res.StatusCode != want {
 			t.Errorf("POST %s = %d, want %d", path, res.StatusCode, want)

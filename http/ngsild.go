@@ -425,24 +425,11 @@ func (s *Server) handleNGSIQuery(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	qv := r.URL.Query()
-	f := cityops.EntityFilter{Tenant: tenant}
-	for _, t := range splitList(qv.Get("type")) {
-		f.Types = append(f.Types, c.ExpandTerm(t))
+	f, err := selection(r, c, tenant)
+	if err != nil {
+		return err
 	}
-	f.IDs = splitList(qv.Get("id"))
-	if p := qv.Get("idPattern"); p != "" {
-		re, err := regexp.Compile(p)
-		if err != nil || len(p) > 256 {
-			return ngsiErr(errBadRequestData, "idPattern is not a regular expression: %v", err)
-		}
-		f.IDPattern = re
-	}
-	var expr q.Expr
-	if qs := qv.Get("q"); qs != "" {
-		if expr, err = q.Parse(qs); err != nil {
-			return ngsiErr(errBadRequestData, "q: %v", err)
-		}
-	}
+	expr, _ := f.Q.(q.Expr)
 	prop := ""
 	if p := qv.Get("geoproperty"); p != "" {
 		prop = c.ExpandTerm(p)
@@ -467,9 +454,6 @@ func (s *Server) handleNGSIQuery(w http.ResponseWriter, r *http.Request) error {
 	// Storage applies q (through its value index) and pages; a
 	// geo-query is evaluated here on what a bounding box narrowed, and
 	// the page cut afterwards.
-	if expr != nil {
-		f.Q, f.Expand = expr, c.ExpandTerm
-	}
 	var list []*cityops.Entity
 	var total int
 	if gq == nil {
@@ -524,6 +508,34 @@ func (s *Server) handleNGSIQuery(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeNGSI(w, r, http.StatusOK, out, u)
 	return nil
+}
+
+// selection reads the entity selection of a query: type, id, idPattern
+// and q (with the request's context to expand its names).
+func selection(r *http.Request, c *jsonld.Context, tenant string) (cityops.EntityFilter, error) {
+	qv := r.URL.Query()
+	f := cityops.EntityFilter{Tenant: tenant, IDs: splitList(qv.Get("id"))}
+	for _, t := range splitList(qv.Get("type")) {
+		f.Types = append(f.Types, c.ExpandTerm(t))
+	}
+	if p := qv.Get("idPattern"); p != "" {
+		if len(p) > 256 {
+			return f, ngsiErr(errBadRequestData, "idPattern is longer than 256 characters")
+		}
+		re, err := regexp.Compile(p)
+		if err != nil {
+			return f, ngsiErr(errBadRequestData, "idPattern is not a regular expression: %v", err)
+		}
+		f.IDPattern = re
+	}
+	if qs := qv.Get("q"); qs != "" {
+		expr, err := q.Parse(qs)
+		if err != nil {
+			return f, ngsiErr(errBadRequestData, "q: %v", err)
+		}
+		f.Q, f.Expand = expr, c.ExpandTerm
+	}
+	return f, nil
 }
 
 // ngsiReq reads what every NGSI-LD read starts from: the tenant and the

@@ -3,7 +3,6 @@ package http
 import (
 	"net/http"
 	"net/url"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -154,8 +153,9 @@ func (s *Server) handleTemporalRetrieve(w http.ResponseWriter, r *http.Request) 
 	return nil
 }
 
-// handleTemporalQuery is GET /temporal/entities: entities by type, id or
-// idPattern, each with its attributes' history in the time window.
+// handleTemporalQuery is GET /temporal/entities: entities by type, id,
+// idPattern or q (on their current state), each with its attributes'
+// history in the time window.
 func (s *Server) handleTemporalQuery(w http.ResponseWriter, r *http.Request) error {
 	tenant, c, u, err := s.ngsiReq(r)
 	if err != nil {
@@ -169,19 +169,12 @@ func (s *Server) handleTemporalQuery(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	f := cityops.EntityFilter{Tenant: tenant, IDs: splitList(qv.Get("id")), Limit: 100}
-	for _, t := range splitList(qv.Get("type")) {
-		f.Types = append(f.Types, c.ExpandTerm(t))
+	f, err := selection(r, c, tenant)
+	if err != nil {
+		return err
 	}
-	if p := qv.Get("idPattern"); p != "" {
-		re, err := regexp.Compile(p)
-		if err != nil || len(p) > 256 {
-			return ngsiErr(errBadRequestData, "idPattern is not a regular expression")
-		}
-		f.IDPattern = re
-	}
-	if len(f.Types) == 0 && len(f.IDs) == 0 && f.IDPattern == nil {
-		return ngsiErr(errBadRequestData, "give type, id or idPattern")
+	if len(f.Types) == 0 && len(f.IDs) == 0 && f.IDPattern == nil && f.Q == nil {
+		return ngsiErr(errBadRequestData, "give type, id, idPattern or q")
 	}
 	var v cityops.Validation
 	f.Limit = queryInt(r, &v, "limit", 20, 1, 100)

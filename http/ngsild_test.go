@@ -198,6 +198,13 @@ func TestNGSILDTemporal(t *testing.T) {
 		if !strings.Contains(body, `[[3.7,"2026-11-01T03:00:00Z"]]`) {
 			t.Errorf("temporal query = %s", body)
 		}
+		// q selects by the current state.
+		for qs, want := range map[string]bool{"currentLevel>3": true, "currentLevel<3": false} {
+			_, body = ts.do("GET", base+"temporal/entities?type=FloodMonitoring&q="+qs+"&timerel=after&timeAt=2026-11-01T02:30:00Z&options=temporalValues", key, "")
+			if strings.Contains(body, id) != want {
+				t.Errorf("temporal query q=%s = %s", qs, body)
+			}
+		}
 		// Aggregations over two-hour periods.
 		res, body = ts.do("GET", base+"temporal/entities/"+id+"?attrs=currentLevel&timerel=between&timeAt=2026-11-01T00:00:00Z&endTimeAt=2026-11-01T04:00:00Z&aggrMethods=avg,max,totalCount&aggrPeriodDuration=PT2H", key, "")
 		for _, want := range []string{`"avg":[[1.5,"2026-11-01T00:00:00Z","2026-11-01T02:00:00Z"],[3.1500000000000004,"2026-11-01T02:00:00Z","2026-11-01T04:00:00Z"]]`,

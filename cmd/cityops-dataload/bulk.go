@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"sync/atomic"
 	"time"
+
+	"github.com/cityops/cityops/internal/loadtool"
 )
 
 // bulkPath is the bulk observation path.
@@ -177,7 +179,7 @@ func (r *runner) bulk(ctx context.Context) (err error) {
 	r.printf("  requests    %s sent, %s stored (in whole or part) in %.2f s\n", thousands(t.Requests), thousands(t.Good), t.Elapsed.Seconds())
 	r.printf("  errors      %s; observations refused in answered requests: %s\n", errorsText(t.Errors), thousands(t.Failed))
 	r.printf("  stored      %s observations = %s observations/s\n", thousands(t.Units), rate(t.Rate()))
-	r.printf("  latency     request p50 %s, max %s\n", ms(quantile(lat, 500)), ms(quantile(lat, 1000)))
+	r.printf("  latency     request p50 %s, max %s\n", ms(loadtool.Quantile(lat, 500)), ms(loadtool.Quantile(lat, 1000)))
 	r.printf("  cpu         %s\n", cpu)
 	if lerr != nil {
 		return lerr

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/cityops/cityops/internal/loadtool"
 )
 
 // requestTimeout bounds one request. It is long because a bulk request of
@@ -46,12 +48,12 @@ type api struct {
 // connects only to loopback addresses. A request taking longer than
 // timeout fails as a "timeout".
 func newAPI(base, key, tenant string, workers int, timeout time.Duration) (*api, error) {
-	if err := checkTargetURL(base); err != nil {
+	if err := guard.CheckTargetURL(base); err != nil {
 		return nil, err
 	}
 	tr := &http.Transport{
 		Proxy:               nil,
-		DialContext:         loopbackDialer().DialContext,
+		DialContext:         guard.Dialer().DialContext,
 		MaxIdleConns:        workers + 2,
 		MaxIdleConnsPerHost: workers + 2,
 		IdleConnTimeout:     90 * time.Second,
@@ -126,7 +128,7 @@ func errorKind(err error) string {
 		return "canceled"
 	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
 		return "timeout"
-	case errors.Is(err, errNotLoopback):
+	case errors.Is(err, loadtool.ErrNotLoopback):
 		return "refused: not a loopback address"
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "connection refused"
@@ -140,18 +142,6 @@ func errorKind(err error) string {
 		s = s[:80] + "…"
 	}
 	return "other: " + s
-}
-
-// quantile returns the nearest-rank quantile of sorted samples, with q in
-// thousandths (500 = p50, 990 = p99, 1000 = max).
-func quantile(sorted []time.Duration, q int) time.Duration {
-	n := len(sorted)
-	if n == 0 {
-		return 0
-	}
-	rank := (q*n + 999) / 1000
-	rank = max(1, min(rank, n))
-	return sorted[rank-1]
 }
 
 // ms formats a latency in milliseconds, one unit for every figure.

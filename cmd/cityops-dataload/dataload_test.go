@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cityops/cityops/internal/loadtool"
 	"github.com/cityops/cityops/storage"
 	"github.com/cityops/cityops/storage/storagetest"
 )
@@ -168,7 +169,7 @@ func TestRefuseNonLoopback(t *testing.T) {
 			t.Errorf("checkDSN(%q) = %v", dsn, err)
 		}
 	}
-	if _, err := newAPI("http://192.0.2.1:8080", "k", "", 1, time.Second); !errors.Is(err, errNotLoopback) {
+	if _, err := newAPI("http://192.0.2.1:8080", "k", "", 1, time.Second); !errors.Is(err, loadtool.ErrNotLoopback) {
 		t.Errorf("newAPI to 192.0.2.1: %v", err)
 	}
 	var stderr bytes.Buffer
@@ -180,7 +181,7 @@ func TestRefuseNonLoopback(t *testing.T) {
 
 // TestCommandLine checks the recorded command line hides a -db password.
 func TestCommandLine(t *testing.T) {
-	got := commandLine([]string{"-db", "postgres://u:secret@127.0.0.1/x", "-scenario", "bulk", "a b"})
+	got := loadtool.CommandLine("cityops-dataload", []string{"-db", "postgres://u:secret@127.0.0.1/x", "-scenario", "bulk", "a b"})
 	want := "cityops-dataload -db postgres://u:xxxxx@127.0.0.1/x -scenario bulk 'a b'"
 	if got != want {
 		t.Errorf("commandLine = %q, want %q", got, want)

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cityops/cityops/internal/loadtool"
 	"github.com/cityops/cityops/storage"
 )
 
@@ -81,7 +82,7 @@ func (r *runner) history(ctx context.Context) (err error) {
 	abort := func() { stopOnce.Do(func() { close(stop) }) }
 	start := time.Now()
 	lastT = start
-	lastCPU, _ = cpuSeconds(s.srv.pid())
+	lastCPU, _ = loadtool.CPUSeconds(s.srv.Pid())
 	record := func(out outcome) {
 		now := time.Now()
 		mu.Lock()
@@ -106,7 +107,7 @@ func (r *runner) history(ctx context.Context) (err error) {
 		m := historyMark{stored: stored, rate: float64(stored-lastN) / now.Sub(lastT).Seconds(), elapsed: now.Sub(start)}
 		marks = append(marks, m)
 		cpu := "?"
-		if c, ok := cpuSeconds(s.srv.pid()); ok {
+		if c, ok := loadtool.CPUSeconds(s.srv.Pid()); ok {
 			cpu = fmt.Sprintf("%.2f cores", (c-lastCPU)/now.Sub(lastT).Seconds())
 			lastCPU = c
 		}
@@ -138,7 +139,7 @@ func (r *runner) history(ctx context.Context) (err error) {
 				select {
 				case <-stop:
 					return
-				case <-s.srv.exited:
+				case <-s.srv.Exited():
 					abort()
 					return
 				default:
@@ -190,8 +191,8 @@ func (r *runner) history(ctx context.Context) (err error) {
 		r.printf("  ratio       no window completed\n")
 	}
 	select {
-	case <-s.srv.exited:
-		return fmt.Errorf("cityops exited during the run (%v)\n%s", s.srv.waitErr, logTail(s.log, 10))
+	case <-s.srv.Exited():
+		return fmt.Errorf("cityops exited during the run (%v)\n%s", s.srv.WaitErr(), loadtool.LogTail(s.log, 10))
 	default:
 	}
 	if inRow >= maxFailuresInRow {

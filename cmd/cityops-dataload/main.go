@@ -44,7 +44,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -52,6 +51,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cityops/cityops/internal/loadtool"
 	"github.com/cityops/cityops/storage"
 )
 
@@ -273,9 +273,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	r.printf("cityops-dataload: the city-data targets\n")
-	r.printf("command     %s\n", commandLine(args))
+	r.printf("command     %s\n", loadtool.CommandLine("cityops-dataload", args))
 	r.printf("started     %s\n", time.Now().Format(time.RFC3339))
-	r.printf("go          %s %s/%s (load tool); cityops: %s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, binaryInfo(r.bin))
+	r.printf("go          %s %s/%s (load tool); cityops: %s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, loadtool.BinaryInfo(r.bin))
 	r.printf("cpus        %d (GOMAXPROCS %d), shared by the load tool and cityops\n", runtime.NumCPU(), runtime.GOMAXPROCS(0))
 	r.printf("load        average %s at start; other processes may share the cores\n", loadAverage())
 	r.printf("database    %s\n", r.databaseText(ctx))
@@ -331,7 +331,7 @@ func (r *runner) databaseText(ctx context.Context) string {
 		db.SQL().QueryRowContext(ctx, `show server_version`).Scan(&v)
 		db.Close()
 	}
-	return fmt.Sprintf("PostgreSQL %s at %s; each scenario in tenant dataload-%s-NAME, left in the database", v, redactDSN(r.o.dsn), r.stamp)
+	return fmt.Sprintf("PostgreSQL %s at %s; each scenario in tenant dataload-%s-NAME, left in the database", v, loadtool.RedactDSN(r.o.dsn), r.stamp)
 }
 
 // summary prints every target's outcome as a Markdown table, ready for
@@ -354,7 +354,7 @@ type session struct {
 	log    string // the server's log
 	key    string
 	tenant string // PostgreSQL: the scenario's own tenant
-	srv    *cityopsProc
+	srv    *loadtool.Proc
 	api    *api
 	cpu    *cpuMeter
 }
@@ -372,7 +372,7 @@ func (r *runner) newSession(ctx context.Context, name string) (*session, error) 
 		s.tenant = "dataload-" + r.stamp + "-" + name
 	}
 	r.progress("%s: creating an API key (and the database) in %s", name, s.dir)
-	key, err := createAPIKey(ctx, r.bin, s.dir, r.o.dsn)
+	key, err := loadtool.CreateAPIKey(ctx, r.bin, s.dir, r.o.dsn, "dataload", "data:write,data:read")
 	if err != nil {
 		return nil, err
 	}
@@ -384,7 +384,7 @@ func (r *runner) newSession(ctx context.Context, name string) (*session, error) 
 // requests time out after requestTimeout.
 func (s *session) start(ctx context.Context, clients int) error {
 	s.r.progress("%s: starting cityops serve", s.name)
-	srv, err := startCityops(ctx, s.r.bin, dbArgs([]string{"-addr", "127.0.0.1:0"}, s.dir, s.r.o.dsn), s.log)
+	srv, err := loadtool.Serve{Bin: s.r.bin, Args: loadtool.DBArgs([]string{"-addr", "127.0.0.1:0"}, s.dir, s.r.o.dsn), Log: s.log, Guard: guard, SysProcAttr: childProcAttr()}.Start(ctx)
 	if err != nil {
 		return err
 	}
@@ -394,7 +394,7 @@ func (s *session) start(ctx context.Context, clients int) error {
 }
 
 // startCPU starts measuring the cores used, for cpuText.
-func (s *session) startCPU() { s.cpu = startCPU(s.srv.pid(), runtime.NumCPU()) }
+func (s *session) startCPU() { s.cpu = startCPU(s.srv.Pid(), runtime.NumCPU()) }
 
 // close stops the server with SIGTERM and removes the data directory,
 // unless the run keeps it or the scenario failed. An unclean stop is an
@@ -405,9 +405,9 @@ func (s *session) close(failed bool) error {
 		s.api.close()
 	}
 	if s.srv != nil {
-		took, serr := s.srv.stop()
+		took, serr := s.srv.Stop()
 		if serr != nil {
-			err = fmt.Errorf("stopping cityops (SIGTERM, %.1fs): %w\n%s", took.Seconds(), serr, logTail(s.log, 10))
+			err = fmt.Errorf("stopping cityops (SIGTERM, %.1fs): %w\n%s", took.Seconds(), serr, loadtool.LogTail(s.log, 10))
 		}
 	}
 	if err == nil && !failed && !s.r.o.keep {
@@ -428,30 +428,4 @@ func (s *session) finish(err *error) {
 func (r *runner) header(title string) {
 	r.printf("== %s\n", title)
 	r.printf("  load avg    %s at the start of this scenario\n", loadAverage())
-}
-
-// plainArg matches arguments a shell prints without quotes.
-var plainArg = regexp.MustCompile(`^[A-Za-z0-9_./:=@%+,-]+$`)
-
-// commandLine reproduces the command line for the record, quoted for a
-// shell, with any password in -db hidden.
-func commandLine(args []string) string {
-	out := []string{"cityops-dataload"}
-	redactNext := false
-	for _, a := range args {
-		switch {
-		case redactNext:
-			a, redactNext = redactDSN(a), false
-		case a == "-db" || a == "--db":
-			redactNext = true
-		case strings.HasPrefix(a, "-db=") || strings.HasPrefix(a, "--db="):
-			k, v, _ := strings.Cut(a, "=")
-			a = k + "=" + redactDSN(v)
-		}
-		if !plainArg.MatchString(a) {
-			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-		}
-		out = append(out, a)
-	}
-	return strings.Join(out, " ")
 }

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/cityops/cityops/internal/loadtool"
 )
 
 // queryAttrs is how many attributes each of the query scenario's entities
@@ -179,8 +181,8 @@ func (r *runner) query(ctx context.Context) (err error) {
 		lat := slices.Concat(t.Lat[k], t.ErrLat[k])
 		slices.Sort(lat)
 		r.printf("  %-44s %8s %5d %6d %11s %11s %11s\n", sh.String(), thousands(int64(sh.want)), len(lat), len(t.ErrLat[k]),
-			ms(quantile(lat, 500)), ms(quantile(lat, 950)), ms(quantile(lat, 990)))
-		p := quantile(lat, 950)
+			ms(loadtool.Quantile(lat, 500)), ms(loadtool.Quantile(lat, 950)), ms(loadtool.Quantile(lat, 990)))
+		p := loadtool.Quantile(lat, 950)
 		if len(lat) == 0 {
 			p = time.Duration(math.MaxInt64) // not one answer in the whole run
 		}

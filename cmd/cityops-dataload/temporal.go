@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"slices"
 	"time"
+
+	"github.com/cityops/cityops/internal/loadtool"
 )
 
 // temporalStart is the first minute of the temporal scenario's year
@@ -153,8 +155,8 @@ func (r *runner) temporal(ctx context.Context) (err error) {
 		}
 		slices.Sort(lat)
 		r.printf("  %-18s %8s %5d %11s %11s %11s %10s\n", q.label, thousands(int64(q.periods())), len(lat),
-			ms(quantile(lat, 500)), ms(quantile(lat, 950)), ms(quantile(lat, 1000)), bytesText(uint64(size)))
-		if p := quantile(lat, 950); q.year && p >= worst {
+			ms(loadtool.Quantile(lat, 500)), ms(loadtool.Quantile(lat, 950)), ms(loadtool.Quantile(lat, 1000)), bytesText(uint64(size)))
+		if p := loadtool.Quantile(lat, 950); q.year && p >= worst {
 			worst, worstLabel = p, q.label
 		}
 	}

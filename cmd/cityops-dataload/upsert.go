@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/cityops/cityops/internal/loadtool"
 )
 
 // upsertPath is the NGSI-LD batch upsert.
@@ -90,7 +92,7 @@ func (r *runner) upsert(ctx context.Context) (err error) {
 	r.printf("  batches     %s sent, %s stored (in whole or part) in %.2f s\n", thousands(t.Requests), thousands(t.Good), t.Elapsed.Seconds())
 	r.printf("  errors      %s; entities refused in answered batches: %s\n", errorsText(t.Errors), thousands(t.Failed))
 	r.printf("  updates     %s entity updates = %s updates/s\n", thousands(t.Units), rate(t.Rate()))
-	r.printf("  latency     batch p50 %s, p99 %s, max %s (%s batches)\n", ms(quantile(lat, 500)), ms(quantile(lat, 990)), ms(quantile(lat, 1000)), thousands(int64(len(lat))))
+	r.printf("  latency     batch p50 %s, p99 %s, max %s (%s batches)\n", ms(loadtool.Quantile(lat, 500)), ms(loadtool.Quantile(lat, 990)), ms(loadtool.Quantile(lat, 1000)), thousands(int64(len(lat))))
 	r.printf("  cpu         %s\n", cpu)
 	if lerr != nil {
 		return lerr
@@ -108,6 +110,6 @@ func (r *runner) upsert(ctx context.Context) (err error) {
 	}
 	r.printf("  check       %s stations stored\n", thousands(int64(stations)))
 	r.target("upsert", fmt.Sprintf("≥ %s entity updates/s (batches of %d, history kept)", rate(targetUpsertRate), o.batch),
-		rate(t.Rate())+" updates/s, batch p99 "+ms(quantile(lat, 990)), t.Rate() >= targetUpsertRate)
+		rate(t.Rate())+" updates/s, batch p99 "+ms(loadtool.Quantile(lat, 990)), t.Rate() >= targetUpsertRate)
 	return nil
 }

@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/cityops/cityops/internal/loadtool"
 )
 
 // requestTimeout bounds one request, so that a stuck server shows up as
@@ -115,19 +117,6 @@ func (r *result) Throughput() float64 {
 	return float64(r.Accepted) / r.Elapsed.Seconds()
 }
 
-// quantile returns the nearest-rank quantile of sorted samples, with q in
-// thousandths (500 = p50, 999 = p99.9, 1000 = max); integer arithmetic
-// keeps the rank exact.
-func quantile(sorted []uint32, q int) uint32 {
-	n := len(sorted)
-	if n == 0 {
-		return 0
-	}
-	rank := (q*n + 999) / 1000
-	rank = max(1, min(rank, n))
-	return sorted[rank-1]
-}
-
 // idList stores report ids in one byte slice with end offsets, so 120,000
 // ids cost about 1.5 MB instead of 120,000 string headers and allocations.
 type idList struct {
@@ -166,7 +155,7 @@ func (l *idList) addAll(o *idList) {
 func newClient(concurrency int) *http.Client {
 	tr := &http.Transport{
 		Proxy:               nil,
-		DialContext:         loopbackDialer().DialContext,
+		DialContext:         guard.Dialer().DialContext,
 		MaxIdleConns:        concurrency,
 		MaxIdleConnsPerHost: concurrency,
 		IdleConnTimeout:     90 * time.Second,
@@ -184,7 +173,7 @@ func newClient(concurrency int) *http.Client {
 // target that is not on a loopback address before sending anything.
 // Cancelling ctx stops the run early; the partial result is returned.
 func runLoad(ctx context.Context, s loadSpec) (*result, error) {
-	if err := checkTargetURL(s.URL); err != nil {
+	if err := guard.CheckTargetURL(s.URL); err != nil {
 		return nil, err
 	}
 	switch {
@@ -347,20 +336,11 @@ func (w *worker) run(ctx context.Context) {
 			continue
 		}
 		w.accepted++
-		w.lat = append(w.lat, micros(done.Sub(sched)))
+		w.lat = append(w.lat, loadtool.Micros(done.Sub(sched)))
 		if sec := int(done.Sub(w.measure) / time.Second); sec < len(w.perSec) {
 			w.perSec[sec]++
 		}
 	}
-}
-
-// micros converts a latency to whole microseconds, saturating.
-func micros(d time.Duration) uint32 {
-	us := d.Microseconds()
-	if us < 0 {
-		return 0
-	}
-	return uint32(min(us, 1<<32-1))
 }
 
 // do sends report n and returns its id, or the kind of failure.
@@ -452,7 +432,7 @@ func errorKind(err error) string {
 		return "canceled"
 	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
 		return "timeout"
-	case errors.Is(err, errNotLoopback):
+	case errors.Is(err, loadtool.ErrNotLoopback):
 		return "refused: not a loopback address"
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "connection refused"

@@ -14,32 +14,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-)
 
-// TestQuantile checks nearest-rank quantiles against hand-computed ones,
-// including the p99.9 rank that floating point would get wrong.
-func TestQuantile(t *testing.T) {
-	var s []uint32
-	for i := 1; i <= 1000; i++ {
-		s = append(s, uint32(i))
-	}
-	for _, tt := range []struct {
-		q    int
-		want uint32
-	}{{500, 500}, {900, 900}, {990, 990}, {999, 999}, {1000, 1000}, {0, 1}} {
-		if got := quantile(s, tt.q); got != tt.want {
-			t.Errorf("quantile(1..1000, %d) = %d, want %d", tt.q, got, tt.want)
-		}
-	}
-	// Nearest rank: with 10 samples, p99 and p99.9 are the largest.
-	ten := []uint32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
-	if quantile(ten, 500) != 5 || quantile(ten, 900) != 9 || quantile(ten, 990) != 10 || quantile(ten, 999) != 10 {
-		t.Errorf("quantiles of 1..10 wrong")
-	}
-	if quantile(nil, 990) != 0 || quantile([]uint32{7}, 500) != 7 {
-		t.Errorf("quantiles of empty or one sample wrong")
-	}
-}
+	"github.com/cityops/cityops/internal/loadtool"
+)
 
 // fakeOpen311 answers like cityops in a deterministic pattern: every 10th
 // request 500, every 10th (offset 5) 201 without an id, the rest 201 with
@@ -156,7 +133,7 @@ func TestLoadClosedLoop(t *testing.T) {
 	if int64(len(l)) != r.Accepted || !slices.IsSorted(l) {
 		t.Fatalf("%d latencies (sorted %v) for %d accepted", len(l), slices.IsSorted(l), r.Accepted)
 	}
-	p50, p90, p99, p999, mx := quantile(l, 500), quantile(l, 900), quantile(l, 990), quantile(l, 999), quantile(l, 1000)
+	p50, p90, p99, p999, mx := loadtool.Quantile(l, 500), loadtool.Quantile(l, 900), loadtool.Quantile(l, 990), loadtool.Quantile(l, 999), loadtool.Quantile(l, 1000)
 	if !(p50 <= p90 && p90 <= p99 && p99 <= p999 && p999 <= mx && mx == l[len(l)-1]) {
 		t.Errorf("quantiles out of order: %d %d %d %d %d", p50, p90, p99, p999, mx)
 	}
@@ -216,7 +193,7 @@ func TestRefuseNonLoopback(t *testing.T) {
 	for _, u := range []string{
 		"http://127.0.0.1:8080/", "http://127.9.9.9/", "http://[::1]:80/x", "http://localhost:1/", "https://LOCALHOST./",
 	} {
-		if err := checkTargetURL(u); err != nil {
+		if err := guard.CheckTargetURL(u); err != nil {
 			t.Errorf("%s refused: %v", u, err)
 		}
 	}
@@ -224,22 +201,22 @@ func TestRefuseNonLoopback(t *testing.T) {
 		"http://192.0.2.1/", "http://example.com/", "http://10.0.0.1:8080/", "http://[2001:db8::1]/",
 		"http://0.0.0.0:8080/", "http://127.1/", "http://localhost.example.com/", "ftp://127.0.0.1/",
 	} {
-		if err := checkTargetURL(u); err == nil {
+		if err := guard.CheckTargetURL(u); err == nil {
 			t.Errorf("%s accepted", u)
 		}
 	}
 	// The load function refuses before sending anything.
 	_, err := runLoad(context.Background(), loadSpec{URL: "http://192.0.2.1/open311/v2/requests.json",
 		Check: checkCreated, Concurrency: 1, Duration: time.Second})
-	if !errors.Is(err, errNotLoopback) || !strings.Contains(err.Error(), "not a loopback address") {
+	if !errors.Is(err, loadtool.ErrNotLoopback) || !strings.Contains(err.Error(), "not a loopback address") {
 		t.Errorf("runLoad to 192.0.2.1: %v", err)
 	}
 	_, err = verifyDurable(context.Background(), "http://example.com", &idList{})
-	if !errors.Is(err, errNotLoopback) {
+	if !errors.Is(err, loadtool.ErrNotLoopback) {
 		t.Errorf("verifyDurable to example.com: %v", err)
 	}
 	// The dialer checks the resolved address as well.
-	ctl := loopbackDialer().Control
+	ctl := guard.Dialer().Control
 	if ctl("tcp", "127.0.0.1:80", nil) != nil || ctl("tcp6", "[::1]:80", nil) != nil || ctl("tcp", "192.0.2.1:80", nil) == nil {
 		t.Error("dialer control wrong")
 	}
@@ -305,7 +282,7 @@ func TestVerifyDurable(t *testing.T) {
 
 // TestCommandLine checks the recorded command line hides a -db password.
 func TestCommandLine(t *testing.T) {
-	got := commandLine([]string{"-cityops", "/tmp/cityops", "-db", "postgres://u:secret@127.0.0.1/x", "-duration", "20s", "a b"})
+	got := loadtool.CommandLine("cityops-load", []string{"-cityops", "/tmp/cityops", "-db", "postgres://u:secret@127.0.0.1/x", "-duration", "20s", "a b"})
 	want := "cityops-load -cityops /tmp/cityops -db postgres://u:xxxxx@127.0.0.1/x -duration 20s 'a b'"
 	if got != want {
 		t.Errorf("commandLine = %q, want %q", got, want)

@@ -24,16 +24,13 @@ package main
 
 import (
 	"context"
-	"debug/buildinfo"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"slices"
 	"sort"
@@ -41,6 +38,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/cityops/cityops/internal/loadtool"
 )
 
 // The issue's goal for SQLite on a 2-core machine, printed as met or not
@@ -136,7 +135,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if st >= 0 {
 		return st
 	}
-	progress := func(format string, a ...any) { fmt.Fprintf(stderr, "cityops-load: "+format+"\n", a...) }
+	progress := loadtool.Progress(stderr, "cityops-load")
 	fail := func(err error) int {
 		progress("%v", err)
 		return exitFail
@@ -144,9 +143,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	w := stdout
 	fmt.Fprintf(w, "cityops-load: Open311 POST /open311/v2/requests.json\n")
-	fmt.Fprintf(w, "command     %s\n", commandLine(args))
+	fmt.Fprintf(w, "command     %s\n", loadtool.CommandLine("cityops-load", args))
 	fmt.Fprintf(w, "started     %s\n", time.Now().Format(time.RFC3339))
-	fmt.Fprintf(w, "go          %s %s/%s (load tool); cityops binary: %s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, binaryInfo(o.bin))
+	fmt.Fprintf(w, "go          %s %s/%s (load tool); cityops binary: %s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, loadtool.BinaryInfo(o.bin))
 	fmt.Fprintf(w, "cpus        %d (GOMAXPROCS %d), shared by the load client, the baseline and cityops\n", runtime.NumCPU(), runtime.GOMAXPROCS(0))
 	mode := "closed loop"
 	if o.rate > 0 {
@@ -171,14 +170,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if o.dsn == "" {
 		fmt.Fprintf(w, "database    SQLite in a fresh data directory (%s)\n", dir)
 	} else {
-		fmt.Fprintf(w, "database    PostgreSQL %s (data directory %s)\n", redactDSN(o.dsn), dir)
+		fmt.Fprintf(w, "database    PostgreSQL %s (data directory %s)\n", loadtool.RedactDSN(o.dsn), dir)
 	}
 	fmt.Fprintf(w, "server      cityops as a subprocess (serve -demo -addr 127.0.0.1:0); baseline in this process\n")
 
 	// The key comes first so that both targets get byte-for-byte the same
 	// form; creating it also applies the migrations.
 	progress("creating an API key with the open311:write scope")
-	key, err := createAPIKey(ctx, o.bin, dir, o.dsn)
+	key, err := loadtool.CreateAPIKey(ctx, o.bin, dir, o.dsn, "load", "open311:write")
 	if err != nil {
 		keep = true
 		return fail(err)
@@ -207,15 +206,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	progress("starting cityops serve -demo (migrations and demo data first)")
-	srv, err := startCityops(ctx, o.bin, dbArgs([]string{"-demo", "-addr", "127.0.0.1:0"}, dir, o.dsn), logPath)
+	srv, err := loadtool.Serve{Bin: o.bin, Args: loadtool.DBArgs([]string{"-demo", "-addr", "127.0.0.1:0"}, dir, o.dsn), Log: logPath, Guard: guard}.Start(ctx)
 	if err != nil {
 		keep = true
 		return fail(err)
 	}
-	defer srv.kill()
+	defer srv.Kill()
 	s := spec
 	s.URL, s.Check = srv.URL+"/open311/v2/requests.json", checkCreated
-	cpu := &cpuMeter{pids: []string{fmt.Sprint(srv.cmd.Process.Pid), "self"}}
+	cpu := &cpuMeter{pids: []string{srv.Pid(), "self"}}
 	s.OnMeasure = cpu.start
 	progress("loading cityops at %s for %s + %s", s.URL, o.warmup, o.duration)
 	res, err := runLoad(ctx, s)
@@ -243,17 +242,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// Durability: stop as an init system would, start again without
 	// -demo on the same data, and look every accepted id up.
 	progress("stopping cityops with SIGTERM and starting it again on the same data")
-	took, stopErr := srv.stop()
+	took, stopErr := srv.Stop()
 	stopText := fmt.Sprintf("SIGTERM stop took %.1fs, clean exit", took.Seconds())
 	if stopErr != nil {
 		stopText = fmt.Sprintf("SIGTERM stop took %.1fs: %v", took.Seconds(), stopErr)
 	}
-	again, err := startCityops(ctx, o.bin, dbArgs([]string{"-addr", "127.0.0.1:0"}, dir, o.dsn), logPath)
+	again, err := loadtool.Serve{Bin: o.bin, Args: loadtool.DBArgs([]string{"-addr", "127.0.0.1:0"}, dir, o.dsn), Log: logPath, Guard: guard}.Start(ctx)
 	if err != nil {
 		keep = true
 		return fail(fmt.Errorf("restart: %w", err))
 	}
-	defer again.kill()
+	defer again.Kill()
 	progress("looking up %d accepted ids at %s", res.IDs.Len(), again.URL)
 	d, err := verifyDurable(ctx, again.URL, &res.IDs)
 	if err != nil {
@@ -267,7 +266,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if d.Missing > 0 {
 		fmt.Fprintf(w, "            MISSING %d, for example: %s\n", d.Missing, strings.Join(d.Sample, ", "))
 	}
-	if _, err := again.stop(); err != nil {
+	if _, err := again.Stop(); err != nil {
 		progress("stopping the restarted cityops: %v", err)
 	}
 	fmt.Fprintf(w, "goal        %s\n", goalText(res, d, o))
@@ -299,7 +298,7 @@ func printResult(w io.Writer, r *result, accepted string, openLoop bool) {
 	fmt.Fprintln(w)
 	l := r.Latency
 	fmt.Fprintf(w, "  latency     p50 %s  p90 %s  p99 %s  p99.9 %s  max %s  (exact, over all %d accepted)\n",
-		ms(quantile(l, 500)), ms(quantile(l, 900)), ms(quantile(l, 990)), ms(quantile(l, 999)), ms(quantile(l, 1000)), len(l))
+		ms(loadtool.Quantile(l, 500)), ms(loadtool.Quantile(l, 900)), ms(loadtool.Quantile(l, 990)), ms(loadtool.Quantile(l, 999)), ms(loadtool.Quantile(l, 1000)), len(l))
 	if openLoop {
 		fmt.Fprintf(w, "  schedule    %d of %d requests started over %s late (many: the workers could not keep up; raise -concurrency)\n",
 			r.Late, r.Sent, lateAfter)
@@ -338,14 +337,14 @@ func errorsText(m map[string]int64) string {
 
 // goalText says whether this run shows the issue's goal, and if not, why.
 func goalText(r *result, d *durability, o options) string {
-	p99 := time.Duration(quantile(r.Latency, 990)) * time.Microsecond
+	p99 := time.Duration(loadtool.Quantile(r.Latency, 990)) * time.Microsecond
 	want := fmt.Sprintf("≥ %.0f accepted/s for %s with p99 < %s, all durable", goalRate, goalDuration, goalP99)
 	var short []string
 	if r.Throughput() < goalRate {
 		short = append(short, fmt.Sprintf("%.1f accepted/s", r.Throughput()))
 	}
 	if p99 >= goalP99 {
-		short = append(short, "p99 "+ms(quantile(r.Latency, 990)))
+		short = append(short, "p99 "+ms(loadtool.Quantile(r.Latency, 990)))
 	}
 	if d.Missing > 0 {
 		short = append(short, fmt.Sprintf("%d reports lost", d.Missing))
@@ -378,7 +377,7 @@ func (m *cpuMeter) start() {
 	defer m.mu.Unlock()
 	m.t0, m.c0, m.ok = time.Now(), nil, true
 	for _, p := range m.pids {
-		c, ok := cpuSeconds(p)
+		c, ok := loadtool.CPUSeconds(p)
 		m.c0 = append(m.c0, c)
 		m.ok = m.ok && ok
 	}
@@ -394,80 +393,11 @@ func (m *cpuMeter) report(names ...string) string {
 	}
 	var parts []string
 	for i, p := range m.pids {
-		c, ok := cpuSeconds(p)
+		c, ok := loadtool.CPUSeconds(p)
 		if !ok {
 			return "not measured (needs Linux /proc)"
 		}
 		parts = append(parts, fmt.Sprintf("%s %.2f cores", names[i], (c-m.c0[i])/wall))
 	}
 	return strings.Join(parts, ", ") + fmt.Sprintf(" (of %d, over the measured window)", runtime.NumCPU())
-}
-
-// binaryInfo describes the cityops binary from its embedded build
-// information: Go version and source revision.
-func binaryInfo(path string) string {
-	bi, err := buildinfo.ReadFile(path)
-	if err != nil {
-		return path + " (no build information)"
-	}
-	s := path + ", " + bi.GoVersion
-	var rev, modified string
-	for _, kv := range bi.Settings {
-		switch kv.Key {
-		case "vcs.revision":
-			rev = kv.Value
-		case "vcs.modified":
-			modified = kv.Value
-		}
-	}
-	if len(rev) > 12 {
-		rev = rev[:12]
-	}
-	if rev != "" {
-		s += ", revision " + rev
-		if modified == "true" {
-			s += " with uncommitted changes"
-		}
-	}
-	return s
-}
-
-// plainArg matches arguments a shell prints without quotes.
-var plainArg = regexp.MustCompile(`^[A-Za-z0-9_./:=@%+,-]+$`)
-
-// commandLine reproduces the command line for the record, quoted for a
-// shell, with any password in -db hidden.
-func commandLine(args []string) string {
-	out := []string{"cityops-load"}
-	redactNext := false
-	for _, a := range args {
-		switch {
-		case redactNext:
-			a, redactNext = redactDSN(a), false
-		case a == "-db" || a == "--db":
-			redactNext = true
-		case strings.HasPrefix(a, "-db=") || strings.HasPrefix(a, "--db="):
-			k, v, _ := strings.Cut(a, "=")
-			a = k + "=" + redactDSN(v)
-		}
-		if !plainArg.MatchString(a) {
-			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-		}
-		out = append(out, a)
-	}
-	return strings.Join(out, " ")
-}
-
-// redactDSN hides a database password, which must not end up in a report.
-func redactDSN(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil || u.Scheme == "" {
-		return dsn
-	}
-	q := u.Query()
-	if q.Has("password") {
-		q.Set("password", "xxxxx")
-		u.RawQuery = q.Encode()
-	}
-	return u.Redacted()
 }

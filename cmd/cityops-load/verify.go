@@ -27,7 +27,7 @@ type durability struct {
 // verifyDurable asks the (restarted) server at base for every id through
 // GET /open311/v2/requests.json?service_request_id=…, in chunks.
 func verifyDurable(ctx context.Context, base string, ids *idList) (*durability, error) {
-	if err := checkTargetURL(base); err != nil {
+	if err := guard.CheckTargetURL(base); err != nil {
 		return nil, err
 	}
 	all := make([]string, ids.Len())

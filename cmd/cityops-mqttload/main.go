@@ -37,6 +37,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cityops/cityops/internal/loadtool"
 )
 
 // The goal on a 2-core machine, printed as met or not.
@@ -133,7 +135,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if st >= 0 {
 		return st
 	}
-	progress := func(format string, a ...any) { fmt.Fprintf(stderr, "cityops-mqttload: "+format+"\n", a...) }
+	progress := loadtool.Progress(stderr, "cityops-mqttload")
 	fail := func(err error) int {
 		progress("%v", err)
 		return exitFail

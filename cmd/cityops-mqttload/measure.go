@@ -14,6 +14,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/cityops/cityops"
+	"github.com/cityops/cityops/internal/loadtool"
 	"github.com/cityops/cityops/storage"
 )
 
@@ -58,7 +59,7 @@ func (r *result) Throughput() float64 {
 }
 
 func (r *result) quantile(q int) time.Duration {
-	return time.Duration(quantile(r.Latency, q)) * time.Microsecond
+	return time.Duration(loadtool.Quantile(r.Latency, q)) * time.Microsecond
 }
 
 func (r *result) print(w io.Writer, what string) {
@@ -81,7 +82,7 @@ func (r *result) print(w io.Writer, what string) {
 	fmt.Fprintf(w, "  queue       deepest %d\n", r.MaxQueue)
 	l := r.Latency
 	fmt.Fprintf(w, "  latency     publish→%s p50 %s  p90 %s  p99 %s  max %s  (%d followed; %d never seen)\n",
-		what, ms(quantile(l, 500)), ms(quantile(l, 900)), ms(quantile(l, 990)), ms(quantile(l, 1000)), len(l), r.Unseen)
+		what, ms(loadtool.Quantile(l, 500)), ms(loadtool.Quantile(l, 900)), ms(loadtool.Quantile(l, 990)), ms(loadtool.Quantile(l, 1000)), len(l), r.Unseen)
 	fmt.Fprintf(w, "  cpu         %.2f cores for this whole process (publishers, broker, ingestion, database client)\n", r.CPU)
 }
 
@@ -135,7 +136,8 @@ func (e *env) measure(ctx context.Context, o options, store bool, progress func(
 	go func() {
 		defer close(monDone)
 		time.Sleep(time.Until(measureAt))
-		t0, cpu0 = time.Now(), cpuSeconds()
+		t0 = time.Now()
+		cpu0, _ = loadtool.CPUSeconds("self") // 0 off Linux
 		a0, rej0, d0 = in.Accepted.Load(), in.Rejected.Load(), in.Dropped.Load()
 		last, next := a0, t0.Add(time.Second)
 		tick := time.NewTicker(100 * time.Millisecond)
@@ -198,7 +200,8 @@ func (e *env) measure(ctx context.Context, o options, store bool, progress func(
 		t2 = t1
 	}
 	r.Elapsed, r.Drain = t2.Sub(t0), t2.Sub(t1)
-	r.CPU = (cpuSeconds() - cpu0) / time.Since(t0).Seconds()
+	cpu1, _ := loadtool.CPUSeconds("self")
+	r.CPU = (cpu1 - cpu0) / time.Since(t0).Seconds()
 	r.Accepted, r.Rejected, r.Dropped = in.Accepted.Load()-a0, in.Rejected.Load()-rej0, in.Dropped.Load()-d0
 	r.Lost = acked - processed()
 	r.MaxQueue = int(maxQueue.Load())
@@ -217,7 +220,7 @@ func (e *env) connect(url string, n int) ([]paho.Client, error) {
 		}
 		c := paho.NewClient(opts)
 		if t := c.Connect(); !t.WaitTimeout(15*time.Second) || t.Error() != nil {
-			return out, fmt.Errorf("publisher %d: connect %s: %v", i, redactDSN(url), t.Error())
+			return out, fmt.Errorf("publisher %d: connect %s: %v", i, loadtool.RedactDSN(url), t.Error())
 		}
 		out = append(out, c)
 	}
@@ -313,7 +316,7 @@ func (s *sampler) done(v float64, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if x, ok := s.pending[v]; ok {
-		s.lat = append(s.lat, micros(now.Sub(x.due)))
+		s.lat = append(s.lat, loadtool.Micros(now.Sub(x.due)))
 		delete(s.pending, v)
 	}
 }
@@ -414,22 +417,6 @@ func (s *sampler) wait(ctx context.Context, timeout time.Duration) ([]uint32, in
 	lat := slices.Clone(s.lat)
 	slices.Sort(lat)
 	return lat, len(s.pending)
-}
-
-// quantile returns the nearest-rank quantile of sorted samples, q in
-// thousandths (500 = p50, 1000 = max).
-func quantile(sorted []uint32, q int) uint32 {
-	n := len(sorted)
-	if n == 0 {
-		return 0
-	}
-	rank := max(1, min((q*n+999)/1000, n))
-	return sorted[rank-1]
-}
-
-// micros converts a latency to whole microseconds, saturating.
-func micros(d time.Duration) uint32 {
-	return uint32(max(0, min(d.Microseconds(), 1<<32-1)))
 }
 
 // ms formats microseconds as milliseconds.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cityops/cityops"
 	"github.com/cityops/cityops/auth"
+	"github.com/cityops/cityops/internal/loadtool"
 	"github.com/cityops/cityops/mqtt"
 	"github.com/cityops/cityops/storage"
 )
@@ -79,7 +80,7 @@ func setup(ctx context.Context, o options, progress func(string, ...any)) (*env,
 		if dsn, err = pgSchema(ctx, o.dsn, schema, o.keep, e, progress); err != nil {
 			return e, err
 		}
-		e.dbText = fmt.Sprintf("PostgreSQL %s, schema %s of this run", redactDSN(o.dsn), schema)
+		e.dbText = fmt.Sprintf("PostgreSQL %s, schema %s of this run", loadtool.RedactDSN(o.dsn), schema)
 	}
 	db, err := storage.Open(ctx, dsn, dir)
 	if err != nil {
@@ -103,7 +104,7 @@ func setup(ctx context.Context, o options, progress func(string, ...any)) (*env,
 		}
 	}
 	if e.external != "" {
-		e.brokerText = fmt.Sprintf("external %s, subscription /%s/+/attrs on %d connection(s)", redactDSN(e.external), e.key, e.subs)
+		e.brokerText = fmt.Sprintf("external %s, subscription /%s/+/attrs on %d connection(s)", loadtool.RedactDSN(e.external), e.key, e.subs)
 	} else {
 		e.user, e.pass = "load", auth.NewToken(16)
 		e.brokerText = "embedded (mochi-mqtt, as serve -mqtt-listen), 127.0.0.1:0, password sign-in"

@@ -141,8 +141,12 @@ func TestLoadClosedLoop(t *testing.T) {
 		t.Errorf("latency min %dµs p50 %dµs p99 %dµs; want min ≥ 2 ms, p50 < 30 ms, p99 ≥ 32 ms", l[0], p50, p99)
 	}
 	// Closed loop: exactly the workers in flight, over reused connections.
-	if f.maxFlight.Load() != 4 || f.conns.Load() > 4 {
-		t.Errorf("max in flight %d, %d connections; want 4 and at most 4", f.maxFlight.Load(), f.conns.Load())
+	// net/http hands a connection back to the idle pool on its own
+	// goroutine after the body's EOF, so a worker's next request can race
+	// it and dial once more: a loaded machine sees a spare connection or
+	// two, never one per request.
+	if f.maxFlight.Load() != 4 || f.conns.Load() > 4+2 {
+		t.Errorf("max in flight %d, %d connections; want 4 and at most 6", f.maxFlight.Load(), f.conns.Load())
 	}
 	if r.Elapsed < 2*time.Second || r.Throughput() <= 0 || r.Throughput() > float64(r.Accepted)/2 {
 		t.Errorf("elapsed %s, throughput %.1f for %d accepted", r.Elapsed, r.Throughput(), r.Accepted)

@@ -273,6 +273,17 @@ var coreAttrKeys = map[string]bool{"type": true, "value": true, "object": true, 
 	"datasetId": true, "createdAt": true, "modifiedAt": true, "languageMap": true, "objects": true}
 
 func expandAttr(m map[string]any, c *jsonld.Context) cityops.Attr {
+	plain := true
+	for k := range m {
+		if !coreAttrKeys[k] {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		// Nothing to expand: the decoded map is the attribute.
+		return cityops.Attr(m)
+	}
 	a := cityops.Attr{}
 	for k, v := range m {
 		if coreAttrKeys[k] {

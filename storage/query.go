@@ -2,6 +2,8 @@ package storage
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -174,6 +176,17 @@ func (d *DB) candidates(ctx context.Context, e q.Expr, expand func(string) strin
 		cond, args, ok := d.termValues(e, expand)
 		if !ok {
 			return nil, false, nil
+		}
+		// A broad term is told by a row past maxCandidates, found by
+		// walking the index, before any keys are gathered.
+		var more int
+		err := d.db.QueryRowContext(ctx, `select 1 from entity_values v where `+numbered(cond)+
+			` limit 1 offset `+strconv.Itoa(maxCandidates), args...).Scan(&more)
+		if err == nil {
+			return nil, false, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return nil, false, fmt.Errorf("q candidates: %w", err)
 		}
 		rows, err := d.db.QueryContext(ctx, `select distinct entity_pk from entity_values v where `+numbered(cond)+
 			` limit `+strconv.Itoa(maxCandidates+1), args...)

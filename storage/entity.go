@@ -140,6 +140,9 @@ func (d *DB) createEntity(ctx context.Context, tx *Tx, e *cityops.Entity) error 
 		return fmt.Errorf("create entity: %w", err)
 	}
 	e.CreatedAt, e.ModifiedAt = tx.now, tx.now
+	if err := tx.countTypes(ctx, e.Tenant, map[string]int64{e.Type: 1}); err != nil {
+		return err
+	}
 	if err := recordInstances(ctx, tx, pk, e.Attrs); err != nil {
 		return err
 	}
@@ -355,6 +358,9 @@ func (d *DB) DeleteEntity(ctx context.Context, tenant, id string) error {
 		}
 		if err != nil {
 			return fmt.Errorf("delete entity: %w", err)
+		}
+		if err := tx.countTypes(ctx, tenant, map[string]int64{typ: -1}); err != nil {
+			return err
 		}
 		tx.changes = append(tx.changes, cityops.EntityChange{Tenant: tenant, ID: id, Type: typ, Deleted: true, At: tx.now})
 		return nil

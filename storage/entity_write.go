@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -178,13 +179,18 @@ func (d *DB) upsertBatch(ctx context.Context, tx *Tx, tenant string, list []*cit
 		if err != nil {
 			return err
 		}
+		created := map[string]int64{}
 		for _, p := range fresh {
 			if pk, ok := got[p.row.e.ID]; ok {
 				p.row.pk = pk
 				p.row.e.CreatedAt = tx.now
+				created[p.row.e.Type]++
 			} else {
 				raced[p.row.e.ID] = true
 			}
+		}
+		if err := tx.countTypes(ctx, tenant, created); err != nil {
+			return err
 		}
 	}
 	if len(existing) > 0 {
@@ -408,4 +414,23 @@ func writeEntityRows(ctx context.Context, tx *Tx, rows []*entityRow, update bool
 		}
 	}
 	return out, nil
+}
+
+// countTypes adds to the tenant's entity counts by type, in type order
+// so that concurrent writers lock the rows in the same order.
+func (tx *Tx) countTypes(ctx context.Context, tenant string, delta map[string]int64) error {
+	types := make([]string, 0, len(delta))
+	for t, n := range delta {
+		if n != 0 {
+			types = append(types, t)
+		}
+	}
+	sort.Strings(types)
+	for _, t := range types {
+		if _, err := tx.ExecContext(ctx, `insert into entity_type_counts (tenant, type, n) values ($1, $2, $3)
+			on conflict (tenant, type) do update set n = entity_type_counts.n + excluded.n`, tenant, t, delta[t]); err != nil {
+			return fmt.Errorf("type counts: %w", err)
+		}
+	}
+	return nil
 }

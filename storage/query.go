@@ -248,6 +248,16 @@ func numbered(cond string) string {
 // instead of walking the whole type: its cost follows the matches.
 func (d *DB) countEntities(ctx context.Context, f cityops.EntityFilter, w where, expr q.Expr, expand func(string) string, narrowed bool) (int, error) {
 	var n int
+	if expr == nil && f.IDPattern == nil && len(f.IDs) == 0 && f.Box == nil && len(f.Types) > 0 {
+		// A type alone: the kept counts.
+		var tw where
+		tw.add("tenant = ?", f.Tenant)
+		tw.in("type", f.Types)
+		if err := d.db.QueryRowContext(ctx, `select cast(coalesce(sum(n), 0) as bigint) from entity_type_counts`+tw.String(), tw.args...).Scan(&n); err != nil {
+			return 0, fmt.Errorf("count entities: %w", err)
+		}
+		return n, nil
+	}
 	// The term with the fewest matches, if it has few enough.
 	best, bestN := "", maxDriven+1
 	var bestArgs []any

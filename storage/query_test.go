@@ -163,3 +163,87 @@ func mergeByDataset(old []cityops.Attr, a cityops.Attr) []cityops.Attr {
 	}
 	return append(append([]cityops.Attr(nil), old...), a)
 }
+
+// TestTypeCounts keeps the counts that answer count=true by type alone
+// true through every way entities come and go.
+func TestTypeCounts(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
+		ctx := context.Background()
+		rng := rand.New(rand.NewPCG(3, 5))
+		types := []string{"https://example.org/A", "https://example.org/B"}
+		live := map[string]map[string]string{"": {}, "t2": {}} // tenant → id → type
+		for i := 0; i < 300; i++ {
+			tenant := []string{"", "t2"}[rng.IntN(2)]
+			typ := types[rng.IntN(2)]
+			id := fmt.Sprintf("urn:x:%d", rng.IntN(60))
+			e := &cityops.Entity{ID: id, Type: typ, Tenant: tenant, Attrs: map[string][]cityops.Attr{
+				"https://example.org/v": {{"type": "Property", "value": float64(i), "observedAt": "2026-01-01T00:00:00Z"}}}}
+			switch rng.IntN(4) {
+			case 0:
+				err := db.CreateEntity(ctx, e)
+				if _, exists := live[tenant][id]; exists {
+					if cityops.ErrorCode(err) != cityops.ECONFLICT {
+						t.Fatalf("create existing: %v", err)
+					}
+					continue
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			case 1:
+				errs, err := db.UpsertEntities(ctx, tenant, []*cityops.Entity{e}, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if errs[id] != nil {
+					continue // a type clash
+				}
+			case 2:
+				errs, err := db.IngestEntities(ctx, tenant, []*cityops.Entity{e})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if errs[id] != nil {
+					continue
+				}
+			case 3:
+				err := db.DeleteEntity(ctx, tenant, id)
+				if _, exists := live[tenant][id]; !exists {
+					if cityops.ErrorCode(err) != cityops.ENOTFOUND {
+						t.Fatalf("delete missing: %v", err)
+					}
+					continue
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				delete(live[tenant], id)
+				continue
+			}
+			if _, exists := live[tenant][id]; !exists {
+				live[tenant][id] = typ
+			}
+		}
+		for tenant, ids := range live {
+			for _, typ := range types {
+				want := 0
+				for _, t2 := range ids {
+					if t2 == typ {
+						want++
+					}
+				}
+				_, total, err := db.FindEntities(ctx, cityops.EntityFilter{Tenant: tenant, Types: []string{typ}, Limit: 1, Count: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if total != want {
+					t.Errorf("tenant %q type %s: count %d, want %d", tenant, typ, total, want)
+				}
+			}
+			_, total, _ := db.FindEntities(ctx, cityops.EntityFilter{Tenant: tenant, Types: types, Limit: 1, Count: true})
+			if total != len(ids) {
+				t.Errorf("tenant %q both types: count %d, want %d", tenant, total, len(ids))
+			}
+		}
+	})
+}

@@ -547,42 +547,6 @@ func (d *DB) upsertEntities(ctx context.Context, tenant string, list []*cityops.
 	return errs, nil
 }
 
-func (d *DB) upsertOne(ctx context.Context, tx *Tx, e *cityops.Entity, replace bool) error {
-	row, err := loadEntity(ctx, tx, e.Tenant, e.ID, d.forUpdate("entities"))
-	if cityops.ErrorCode(err) == cityops.ENOTFOUND {
-		return d.createEntity(ctx, tx, e)
-	}
-	if err != nil {
-		return err
-	}
-	if row.e.Type != e.Type {
-		return &cityops.Error{Code: cityops.EINVALID, Message: "invalid input", Fields: map[string]string{"type": "an entity's type cannot change"}}
-	}
-	var fresh []string
-	if replace {
-		row.e.Attrs = e.Attrs
-	} else {
-		for name, l := range e.Attrs {
-			if _, exists := row.e.Attrs[name]; !exists {
-				fresh = append(fresh, name)
-			}
-			row.e.Attrs[name] = mergeInstances(row.e.Attrs[name], l)
-		}
-	}
-	if err := saveEntity(ctx, tx, row); err != nil {
-		return err
-	}
-	if err := recordInstances(ctx, tx, row.pk, e.Attrs); err != nil {
-		return err
-	}
-	if replace {
-		tx.changed(row.pk, row.e, nil, false)
-	} else {
-		tx.changed(row.pk, row.e, e.Attrs, false, fresh...)
-	}
-	return nil
-}
-
 // EntityCatalogue implements cityops.EntityService.
 func (d *DB) EntityCatalogue(ctx context.Context, tenant string, types bool) ([]string, error) {
 	col := "type"

@@ -93,10 +93,30 @@ const chunkRows = 500
 // reads the stored ones in one query, merges in memory, and writes
 // entities, instances and roll-ups with multi-row statements. Entities it
 // refuses (a type that differs from the stored one) go into errs, by the
-// entity given; nothing of them is written. newest keeps an attribute's latest state at the
-// newest observedAt (ingestion of measurements that may arrive out of
-// order); otherwise the last write wins, as NGSI-LD's update does.
+// entity given; nothing of them is written. newest keeps an attribute's
+// latest state at the newest observedAt (ingestion of measurements that
+// may arrive out of order); otherwise the last write wins, as NGSI-LD's
+// update does.
+//
+// On PostgreSQL another transaction may create an entity between the
+// read and the insert; those entities go round again, now stored.
 func (d *DB) upsertBatch(ctx context.Context, tx *Tx, tenant string, list []*cityops.Entity, replace, newest bool, errs map[*cityops.Entity]error) error {
+	for try := 0; len(list) > 0; try++ {
+		if try == 3 {
+			return cityops.Errorf(cityops.EUNAVAILABLE, "entities are being created and deleted under this batch; send it again")
+		}
+		raced, err := d.upsertBatchOnce(ctx, tx, tenant, list, replace, newest, errs)
+		if err != nil {
+			return err
+		}
+		list = raced
+	}
+	return nil
+}
+
+// upsertBatchOnce is one round of upsertBatch; it returns the entities
+// another transaction created first.
+func (d *DB) upsertBatchOnce(ctx context.Context, tx *Tx, tenant string, list []*cityops.Entity, replace, newest bool, errs map[*cityops.Entity]error) ([]*cityops.Entity, error) {
 	ids := make([]string, 0, len(list))
 	for i, e := range list {
 		if i == 0 || e.ID != list[i-1].ID {
@@ -105,7 +125,7 @@ func (d *DB) upsertBatch(ctx context.Context, tx *Tx, tenant string, list []*cit
 	}
 	stored, err := d.loadEntities(ctx, tx, tenant, ids)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	type pending struct {
 		row   *entityRow
@@ -177,7 +197,7 @@ func (d *DB) upsertBatch(ctx context.Context, tx *Tx, tenant string, list []*cit
 		}
 		got, err := writeEntityRows(ctx, tx, rows, false)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		created := map[string]int64{}
 		for _, p := range fresh {
@@ -190,7 +210,7 @@ func (d *DB) upsertBatch(ctx context.Context, tx *Tx, tenant string, list []*cit
 			}
 		}
 		if err := tx.countTypes(ctx, tenant, created); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if len(existing) > 0 {
@@ -199,20 +219,17 @@ func (d *DB) upsertBatch(ctx context.Context, tx *Tx, tenant string, list []*cit
 			rows[i] = p.row
 		}
 		if _, err := writeEntityRows(ctx, tx, rows, true); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	var instances []instance
+	var again []*cityops.Entity
 	for _, p := range order {
 		if len(p.adds) == 0 {
 			continue
 		}
 		if raced[p.row.e.ID] {
-			for _, e := range p.adds {
-				if err := d.upsertOne(ctx, tx, e, replace); err != nil {
-					errs[e] = err
-				}
-			}
+			again = append(again, p.adds...)
 			continue
 		}
 		p.row.e.ModifiedAt = tx.now
@@ -221,7 +238,7 @@ func (d *DB) upsertBatch(ctx context.Context, tx *Tx, tenant string, list []*cit
 				for _, a := range l {
 					in, err := newInstance(p.row.pk, name, a, tx.now)
 					if err != nil {
-						return err
+						return nil, err
 					}
 					instances = append(instances, in)
 				}
@@ -243,7 +260,7 @@ func (d *DB) upsertBatch(ctx context.Context, tx *Tx, tenant string, list []*cit
 			}
 		}
 	}
-	return tx.writeHistory(ctx, instances)
+	return again, tx.writeHistory(ctx, instances)
 }
 
 // sameShape reports that writing add over old changes no attribute's

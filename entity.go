@@ -32,6 +32,11 @@ type Entity struct {
 // optional "observedAt", "unitCode", "datasetId" and sub-attributes.
 type Attr map[string]any
 
+// AttrMembers are the members of an attribute instance that are not
+// sub-attributes (whose names are expanded and compacted).
+var AttrMembers = map[string]bool{"type": true, "value": true, "object": true, "observedAt": true, "unitCode": true,
+	"datasetId": true, "createdAt": true, "modifiedAt": true, "languageMap": true, "objects": true}
+
 // LocationAttr is the name of the core "location" GeoProperty, which
 // storage indexes for geo-queries. Core names stay as they are when
 // expanded (ngsild/jsonld), so it is the short name.
@@ -68,9 +73,7 @@ func (a Attr) Number() (float64, bool) {
 }
 
 var (
-	uriSchemeRE  = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*:`)
-	attrCoreKeys = map[string]bool{"type": true, "value": true, "object": true, "observedAt": true, "unitCode": true,
-		"datasetId": true, "createdAt": true, "modifiedAt": true, "languageMap": true, "objects": true}
+	uriSchemeRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*:`)
 )
 
 // ValidURI reports whether s is an absolute URI, as NGSI-LD ids must be.
@@ -138,7 +141,7 @@ func ValidateAttr(path string, a Attr, depth int) error {
 		}
 	}
 	for k, v := range a {
-		if attrCoreKeys[k] {
+		if AttrMembers[k] {
 			continue
 		}
 		sub, ok := v.(map[string]any)

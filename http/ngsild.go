@@ -16,6 +16,7 @@ import (
 	"github.com/cityops/cityops/ngsild/geoq"
 	"github.com/cityops/cityops/ngsild/jsonld"
 	"github.com/cityops/cityops/ngsild/q"
+	"github.com/cityops/cityops/ngsild/repr"
 )
 
 // The NGSI-LD API (ETSI GS CIM 009) at /ngsi-ld/v1: entities, batch
@@ -269,13 +270,10 @@ func attrInstances(name string, v any, c *jsonld.Context) ([]cityops.Attr, error
 	return out, nil
 }
 
-var coreAttrKeys = map[string]bool{"type": true, "value": true, "object": true, "observedAt": true, "unitCode": true,
-	"datasetId": true, "createdAt": true, "modifiedAt": true, "languageMap": true, "objects": true}
-
 func expandAttr(m map[string]any, c *jsonld.Context) cityops.Attr {
 	plain := true
 	for k := range m {
-		if !coreAttrKeys[k] {
+		if !cityops.AttrMembers[k] {
 			plain = false
 			break
 		}
@@ -286,7 +284,7 @@ func expandAttr(m map[string]any, c *jsonld.Context) cityops.Attr {
 	}
 	a := cityops.Attr{}
 	for k, v := range m {
-		if coreAttrKeys[k] {
+		if cityops.AttrMembers[k] {
 			a[k] = v
 			continue
 		}
@@ -299,29 +297,12 @@ func expandAttr(m map[string]any, c *jsonld.Context) cityops.Attr {
 	return a
 }
 
+// compactAttr renders an instance normalized or keyValues.
 func compactAttr(a cityops.Attr, c *jsonld.Context, keyValues bool) any {
 	if keyValues {
-		if o, ok := a["object"]; ok {
-			return o
-		}
-		if v, ok := a["value"]; ok {
-			return v
-		}
-		return a["languageMap"]
+		return repr.Attr(a, c, cityops.FormatKeyValues)
 	}
-	out := map[string]any{}
-	for k, v := range a {
-		if coreAttrKeys[k] {
-			out[k] = v
-			continue
-		}
-		if sub, ok := v.(map[string]any); ok {
-			out[c.CompactIRI(k)] = compactAttr(cityops.Attr(sub), c, false)
-			continue
-		}
-		out[c.CompactIRI(k)] = v
-	}
-	return out
+	return repr.Attr(a, c, cityops.FormatNormalized)
 }
 
 // entityJSON renders an entity compacted with c.

@@ -20,6 +20,7 @@ import (
 	"github.com/cityops/cityops/ngsild/geoq"
 	"github.com/cityops/cityops/ngsild/jsonld"
 	"github.com/cityops/cityops/ngsild/q"
+	"github.com/cityops/cityops/ngsild/repr"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -943,60 +944,12 @@ func (d *subDef) entity(c *cityops.EntityChange, ctx *jsonld.Context) map[string
 		}
 		vals := make([]any, 0, len(list))
 		for _, a := range list {
-			vals = append(vals, renderAttr(map[string]any(a), ctx, format))
+			vals = append(vals, repr.Attr(map[string]any(a), ctx, format))
 		}
 		if len(vals) == 1 {
 			out[ctx.CompactIRI(name)] = vals[0]
 		} else {
 			out[ctx.CompactIRI(name)] = vals
-		}
-	}
-	return out
-}
-
-// attrMembers are the members of an attribute that are not
-// sub-attributes.
-var attrMembers = map[string]bool{"type": true, "value": true, "object": true, "observedAt": true, "unitCode": true,
-	"datasetId": true, "createdAt": true, "modifiedAt": true, "languageMap": true, "objects": true}
-
-// renderAttr renders an attribute instance: normalized (as stored, names
-// compacted), keyValues (the value alone) or concise (clause 4.5.9: no
-// "type", and a Property or GeoProperty with nothing but a value is that
-// value).
-func renderAttr(a map[string]any, ctx *jsonld.Context, format string) any {
-	if format == cityops.FormatKeyValues {
-		if o, ok := a["object"]; ok {
-			return o
-		}
-		if v, ok := a["value"]; ok {
-			return v
-		}
-		return a["languageMap"]
-	}
-	out := make(map[string]any, len(a))
-	for k, v := range a {
-		if attrMembers[k] {
-			out[k] = v
-			continue
-		}
-		if sub, ok := v.(map[string]any); ok {
-			out[ctx.CompactIRI(k)] = renderAttr(sub, ctx, format)
-			continue
-		}
-		out[ctx.CompactIRI(k)] = v
-	}
-	if format != cityops.FormatConcise {
-		return out
-	}
-	kind, _ := out["type"].(string)
-	delete(out, "type")
-	if len(out) == 1 && (kind == cityops.KindProperty || kind == cityops.KindGeoProperty) {
-		if v, ok := out["value"]; ok {
-			// A JSON object stays wrapped, or it would read as an
-			// attribute; a GeoJSON geometry is recognised as such.
-			if _, isObj := v.(map[string]any); !isObj || kind == cityops.KindGeoProperty {
-				return v
-			}
 		}
 	}
 	return out

@@ -19,11 +19,16 @@ const (
 	PermOpen311Write  Permission = "open311:write"  // submit reports through Open311
 	PermDataRead      Permission = "data:read"      // NGSI-LD city data
 	PermDataWrite     Permission = "data:write"     // write NGSI-LD city data (sensors, gateways)
+	PermIOC           Permission = "ioc:view"       // the operations-centre dashboard and its figures
+	PermAlarmsRead    Permission = "alarms:read"    // alarms (scoped like reports)
+	PermAlarmsAct     Permission = "alarms:act"     // acknowledge and clear alarms
+	PermRulesWrite    Permission = "rules:write"    // edit alarm rules
+	PermWarningsWrite Permission = "warnings:write" // broadcast and withdraw public warnings
 )
 
 // Scopes lists the permissions an API key may be given.
 var Scopes = []Permission{PermOrgRead, PermOrgWrite, PermUsersRead, PermUsersWrite, PermReportsRead, PermOpen311Write,
-	PermDataRead, PermDataWrite}
+	PermDataRead, PermDataWrite, PermIOC, PermAlarmsRead, PermAlarmsAct, PermRulesWrite, PermWarningsWrite}
 
 // Roles, from the public up to the administrator.
 const (
@@ -41,12 +46,14 @@ var Roles = []string{RoleCitizen, RoleWardOfficer, RoleAgencyOfficer, RoleAgency
 
 var rolePerms = map[string][]Permission{
 	RoleCitizen:       {},
-	RoleWardOfficer:   {PermStaff, PermOrgRead, PermReportsRead, PermDataRead},
-	RoleAgencyOfficer: {PermStaff, PermOrgRead, PermReportsRead, PermDataRead},
-	RoleAgencyHead:    {PermStaff, PermOrgRead, PermUsersRead, PermReportsRead, PermDataRead},
-	RoleOperator:      {PermStaff, PermOrgRead, PermUsersRead, PermReportsRead, PermDataRead},
-	RoleSteering:      {PermStaff, PermOrgRead, PermReportsRead, PermDataRead},
-	RoleAdmin:         {PermStaff, PermOrgRead, PermOrgWrite, PermUsersRead, PermUsersWrite, PermAPIKeysManage, PermReportsRead, PermDataRead, PermDataWrite},
+	RoleWardOfficer:   {PermStaff, PermOrgRead, PermReportsRead, PermDataRead, PermAlarmsRead},
+	RoleAgencyOfficer: {PermStaff, PermOrgRead, PermReportsRead, PermDataRead, PermAlarmsRead},
+	RoleAgencyHead:    {PermStaff, PermOrgRead, PermUsersRead, PermReportsRead, PermDataRead, PermIOC, PermAlarmsRead, PermAlarmsAct},
+	RoleOperator: {PermStaff, PermOrgRead, PermUsersRead, PermReportsRead, PermDataRead, PermIOC, PermAlarmsRead, PermAlarmsAct,
+		PermWarningsWrite},
+	RoleSteering: {PermStaff, PermOrgRead, PermReportsRead, PermDataRead, PermIOC, PermAlarmsRead},
+	RoleAdmin: {PermStaff, PermOrgRead, PermOrgWrite, PermUsersRead, PermUsersWrite, PermAPIKeysManage, PermReportsRead, PermDataRead,
+		PermDataWrite, PermIOC, PermAlarmsRead, PermAlarmsAct, PermRulesWrite, PermWarningsWrite},
 }
 
 // RoleCan reports whether role grants permission p.

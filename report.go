@@ -44,6 +44,8 @@ const (
 	ChannelSocial  = "social"
 	ChannelOpen311 = "open311"
 	ChannelAPI     = "api"
+	// ChannelSensor marks cases opened by an alarm on the city's live data.
+	ChannelSensor = "sensor"
 )
 
 // Channels lists the valid channels.
@@ -160,6 +162,12 @@ type ReportInput struct {
 	MediaURL string `json:"media_url"`
 	// IdempotencyKey makes a retried submission return the first one.
 	IdempotencyKey string `json:"-"`
+	// Agency and DueHours, set only by cityops itself (an alarm rule),
+	// replace the routing's agency and the category's deadline.
+	// FromAlarm is the alarm that opened the case (channel "sensor").
+	Agency    string `json:"-"`
+	DueHours  int    `json:"-"`
+	FromAlarm int64  `json:"-"`
 }
 
 // Validate checks the fields that do not need the database. Text is kept
@@ -187,7 +195,7 @@ func (in *ReportInput) Validate() error {
 	if in.Channel == "" {
 		in.Channel = ChannelWeb
 	}
-	v.Check(oneOf(in.Channel, Channels), "channel", "must be one of %s", strings.Join(Channels, ", "))
+	v.Check(oneOf(in.Channel, Channels) || (in.Channel == ChannelSensor && in.FromAlarm != 0), "channel", "must be one of %s", strings.Join(Channels, ", "))
 	v.Check(utf8.RuneCountInString(in.Name) <= 200, "name", "is longer than 200 characters")
 	v.Check(len(in.Phone) <= 30 && phoneOK(in.Phone), "phone", "must be a phone number of digits, spaces, '+', '-', '.'")
 	if in.Email != "" {

@@ -61,6 +61,9 @@ type DB struct {
 
 	listenMu  sync.Mutex
 	listeners []cityops.EntityListener
+	// alarmListeners are told of committed alarm changes.
+	alarmListeners   []func(cityops.AlarmChange)
+	warningListeners []func(*cityops.Warning)
 }
 
 // Open connects to the database named by dsn: empty means SQLite in

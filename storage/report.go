@@ -145,6 +145,19 @@ func (d *DB) createReport(ctx context.Context, tx *Tx, in *cityops.ReportInput, 
 		if err != nil {
 			return err
 		}
+		if in.Agency != "" { // an alarm rule names the agency
+			if err := tx.QueryRowContext(ctx, `select id from agencies where code = $1`, in.Agency).Scan(&agencyID); err != nil {
+				if errors.Is(err, sql.ErrNoRows) {
+					return &cityops.Error{Code: cityops.EINVALID, Message: "invalid input",
+						Fields: map[string]string{"agency": fmt.Sprintf("unknown agency %q", in.Agency)}}
+				}
+				return fmt.Errorf("report agency: %w", err)
+			}
+			why = "alarm rule"
+		}
+		if in.DueHours > 0 {
+			hoursTimed, hoursUrgent = in.DueHours, in.DueHours
+		}
 		status := cityops.StatusReceived
 		if agencyID != 0 {
 			status = cityops.StatusAssigned
@@ -192,7 +205,11 @@ func (d *DB) createReport(ctx context.Context, tx *Tx, in *cityops.ReportInput, 
 				return err
 			}
 		}
-		if err := addEvent(ctx, tx, id, "citizen", "receive", "", cityops.StatusReceived, 0, "", false); err != nil {
+		from := "citizen"
+		if in.FromAlarm != 0 {
+			from = "system"
+		}
+		if err := addEvent(ctx, tx, id, from, "receive", "", cityops.StatusReceived, 0, "", false); err != nil {
 			return err
 		}
 		if agencyID != 0 {

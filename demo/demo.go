@@ -19,9 +19,10 @@ import (
 	"github.com/cityops/cityops"
 	"github.com/cityops/cityops/auth"
 	"github.com/cityops/cityops/geo"
+	"github.com/cityops/cityops/ngsild/jsonld"
 )
 
-//go:embed areas.csv agencies.csv categories.csv routing.csv outline.geojson
+//go:embed areas.csv agencies.csv categories.csv routing.csv outline.geojson alarm_rules.csv
 var files embed.FS
 
 // CityCode is the code of the city area, the root of the tree.
@@ -35,6 +36,8 @@ type Services struct {
 	Categories cityops.CategoryService
 	Users      cityops.UserService
 	Routing    cityops.RoutingService
+	// Alarms, when set, receives Huế's default alarm rules.
+	Alarms cityops.AlarmService
 }
 
 // Login is a demo account, printed at start so people can sign in.
@@ -107,6 +110,17 @@ func Load(ctx context.Context, svc Services) ([]Login, error) {
 			return nil, fmt.Errorf("routing rule %+v: %w", *r, err)
 		}
 	}
+	if svc.Alarms != nil {
+		rules, err := AlarmRules()
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rules {
+			if err := svc.Alarms.SaveAlarmRule(ctx, r); err != nil {
+				return nil, fmt.Errorf("alarm rule %s: %w", r.Code, err)
+			}
+		}
+	}
 	var logins []Login
 	for _, u := range []cityops.User{
 		{Email: "admin@hue.demo", Name: "Quản trị viên", Role: cityops.RoleAdmin},
@@ -124,6 +138,30 @@ func Load(ctx context.Context, svc Services) ([]Login, error) {
 		logins = append(logins, Login{Email: u.Email, Password: pw, Role: u.Role})
 	}
 	return logins, nil
+}
+
+// AlarmRules returns Huế's default alarm rules (alarm_rules.csv), their
+// entity types and attributes expanded with the NGSI-LD core context as the
+// simulator's entities are. The thresholds and their sources are in
+// SOURCES.md.
+func AlarmRules() ([]*cityops.AlarmRule, error) {
+	f, err := files.Open("alarm_rules.csv")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	rules, err := cityops.ParseAlarmRulesCSV(f)
+	if err != nil {
+		return nil, fmt.Errorf("alarm_rules.csv: %w", err)
+	}
+	core := jsonld.Core()
+	for _, r := range rules {
+		r.EntityType = core.ExpandTerm(r.EntityType)
+		if r.Attr != "" {
+			r.Attr = core.ExpandTerm(r.Attr)
+		}
+	}
+	return rules, nil
 }
 
 // Areas returns the city (with the hand-drawn outline) and its 40 wards and

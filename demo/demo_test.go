@@ -2,6 +2,7 @@ package demo_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,7 +15,7 @@ import (
 func TestLoad(t *testing.T) {
 	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
 		ctx := cityops.NewContextWithActor(context.Background(), cityops.SystemActor())
-		svc := demo.Services{Areas: db, Sectors: db, Agencies: db, Categories: db, Users: db, Routing: db}
+		svc := demo.Services{Areas: db, Sectors: db, Agencies: db, Categories: db, Users: db, Routing: db, Alarms: db}
 		empty, err := demo.Empty(ctx, svc)
 		if err != nil || !empty {
 			t.Fatalf("Empty = %v, %v; want true", empty, err)
@@ -78,4 +79,25 @@ func TestLoad(t *testing.T) {
 			t.Fatal("Empty after Load = true")
 		}
 	})
+}
+
+// TestAlarmRules: Huế's default rules parse, validate and cover every kind
+// of condition the issue names.
+func TestAlarmRules(t *testing.T) {
+	rules, err := demo.AlarmRules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]int{}
+	for _, r := range rules {
+		kinds[r.Kind]++
+		if !strings.HasPrefix(r.EntityType, "https://") || (r.Attr != "" && !strings.HasPrefix(r.Attr, "https://")) {
+			t.Errorf("%s: names not expanded: %s %s", r.Code, r.EntityType, r.Attr)
+		}
+	}
+	for _, k := range cityops.RuleKinds {
+		if kinds[k] == 0 {
+			t.Errorf("no default rule of kind %s", k)
+		}
+	}
 }

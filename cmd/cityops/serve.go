@@ -155,7 +155,7 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 	loginsFile := filepath.Join(dbf.data, "demo-logins.txt")
 	if *loadDemo {
 		sys := cityops.NewContextWithActor(ctx, cityops.SystemActor())
-		svc := demo.Services{Areas: db, Sectors: db, Agencies: db, Categories: db, Users: db, Routing: db}
+		svc := demo.Services{Areas: db, Sectors: db, Agencies: db, Categories: db, Users: db, Routing: db, Alarms: db}
 		empty, err := demo.Empty(sys, svc)
 		if err != nil {
 			return fail(env.Stderr, exitError, err)

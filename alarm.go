@@ -277,6 +277,8 @@ type AlarmService interface {
 	// SaveAlarmRule creates a rule or replaces the one with its code;
 	// EINVALID, EFORBIDDEN.
 	SaveAlarmRule(ctx context.Context, r *AlarmRule) error
+	// SaveAlarmRules saves several rules at once: all or none.
+	SaveAlarmRules(ctx context.Context, rules []*AlarmRule) error
 	// DeleteAlarmRule returns ENOTFOUND, EFORBIDDEN. Its alarms stay.
 	DeleteAlarmRule(ctx context.Context, code string) error
 

@@ -113,6 +113,20 @@ func (s *Server) registerRoutes() {
 	s.route("PATCH /ngsi-ld/v1/subscriptions/{id}", P.PermDataWrite, s.handleSubscriptionUpdate)
 	s.route("DELETE /ngsi-ld/v1/subscriptions/{id}", P.PermDataWrite, s.handleSubscriptionDelete)
 
+	// API: the operations centre. Alarm rules are read by whoever reads
+	// alarms and written by administrators; warnings in force are public.
+	s.route("GET /api/v1/alarm-rules", P.PermAlarmsRead, s.handleRuleIndex)
+	s.route("POST /api/v1/alarm-rules.csv", P.PermRulesWrite, s.handleRuleImport)
+	s.route("GET /api/v1/alarm-rules/{code}", P.PermAlarmsRead, s.handleRuleView)
+	s.route("PUT /api/v1/alarm-rules/{code}", P.PermRulesWrite, s.handleRuleSave)
+	s.route("DELETE /api/v1/alarm-rules/{code}", P.PermRulesWrite, s.handleRuleDelete)
+	s.route("GET /api/v1/alarms", P.PermAlarmsRead, s.handleAlarmIndex)
+	s.route("GET /api/v1/alarms/{id}", P.PermAlarmsRead, s.handleAlarmView)
+	s.route("POST /api/v1/alarms/{id}/actions", P.PermAlarmsAct, s.handleAlarmAct)
+	s.route("GET /api/v1/warnings", P.PermPublic, s.handleWarningIndex)
+	s.route("POST /api/v1/warnings", P.PermWarningsWrite, s.handleWarningCreate)
+	s.route("POST /api/v1/warnings/{id}/withdraw", P.PermWarningsWrite, s.handleWarningWithdraw)
+
 	// API: staff accounts and machine clients.
 	s.route("GET /api/v1/me", P.PermStaff, s.handleMe)
 	s.route("GET /api/v1/users", P.PermUsersRead, s.handleUserIndex)

@@ -49,6 +49,10 @@ type Services struct {
 	Entities   cityops.EntityService
 	Devices    cityops.DeviceService
 	Retention  cityops.RetentionService
+	// Alarms, Warnings and IOC serve the operations centre.
+	Alarms   cityops.AlarmService
+	Warnings cityops.WarningService
+	IOC      cityops.IOCService
 	// Subscriptions serves NGSI-LD subscriptions; nil answers 503.
 	Subscriptions cityops.SubscriptionService
 	// Contexts serves the JSON-LD contexts NGSI-LD clients name (the
@@ -83,6 +87,9 @@ type Config struct {
 	// IngestBatch is how many observations of the bulk path go into one
 	// transaction (default 50,000).
 	IngestBatch int
+	// RulesChanged is called after alarm rules change, so that the alarm
+	// engine reloads them.
+	RulesChanged func(ctx context.Context)
 }
 
 // Server is the HTTP front of cityops.

@@ -65,63 +65,92 @@ func (d *DB) FindAlarmRule(ctx context.Context, code string) (*cityops.AlarmRule
 
 // SaveAlarmRule implements cityops.AlarmService.
 func (d *DB) SaveAlarmRule(ctx context.Context, r *cityops.AlarmRule) error {
+	return d.SaveAlarmRules(ctx, []*cityops.AlarmRule{r})
+}
+
+// SaveAlarmRules implements cityops.AlarmService: one transaction, and the
+// first wrong rule names its place ("rules[3].category") when there are
+// several.
+func (d *DB) SaveAlarmRules(ctx context.Context, rules []*cityops.AlarmRule) error {
 	if err := authorize(ctx, cityops.PermRulesWrite); err != nil {
 		return err
 	}
-	if err := r.Validate(); err != nil {
-		return err
-	}
-	return d.inTx(ctx, func(tx *Tx) error {
-		var v cityops.Validation
-		exists := func(table, code string) bool {
-			var n int
-			if err := tx.QueryRowContext(ctx, `select count(*) from `+table+` where code = $1`, code).Scan(&n); err != nil {
-				return false
-			}
-			return n > 0
-		}
-		if r.Category != "" {
-			v.Check(exists("categories", r.Category), "category", "unknown category %q", r.Category)
-		}
-		if r.Agency != "" {
-			v.Check(exists("agencies", r.Agency), "agency", "unknown agency %q", r.Agency)
-		}
-		if r.Sector != "" {
-			v.Check(exists("sectors", r.Sector), "sector", "unknown sector %q", r.Sector)
-		}
-		if r.Area != "" {
-			v.Check(exists("areas", r.Area), "area", "unknown area %q", r.Area)
-		}
-		if err := v.Err(); err != nil {
+	prefix := func(i int, err error) error {
+		var e *cityops.Error
+		if len(rules) == 1 || !errors.As(err, &e) || len(e.Fields) == 0 {
 			return err
 		}
-		def := *r
-		def.ID, def.CreatedAt, def.UpdatedAt = 0, tx.now, tx.now
-		b, err := json.Marshal(def)
-		if err != nil {
-			return fmt.Errorf("alarm rule: %w", err)
+		f := map[string]string{}
+		for k, v := range e.Fields {
+			f[fmt.Sprintf("rules[%d] (%s).%s", i, rules[i].Code, k)] = v
 		}
-		res, err := tx.ExecContext(ctx, `update alarm_rules set definition = $1, enabled = $2, updated_at = $3 where code = $4`,
-			string(b), r.Enabled, tx.now, r.Code)
-		if err != nil {
-			return fmt.Errorf("alarm rule: %w", err)
+		return &cityops.Error{Code: e.Code, Message: e.Message, Fields: f}
+	}
+	for i, r := range rules {
+		if err := r.Validate(); err != nil {
+			return prefix(i, err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			if _, err := tx.ExecContext(ctx, `insert into alarm_rules (code, definition, enabled, created_at, updated_at)
-				values ($1, $2, $3, $4, $5)`, r.Code, string(b), r.Enabled, tx.now, tx.now); err != nil {
-				if isUnique(err) {
-					return cityops.Errorf(cityops.ECONFLICT, "alarm rule %q was created at the same time", r.Code)
-				}
-				return fmt.Errorf("alarm rule: %w", err)
+	}
+	return d.inTx(ctx, func(tx *Tx) error {
+		for i, r := range rules {
+			if err := saveRule(ctx, tx, r); err != nil {
+				return prefix(i, err)
 			}
 		}
-		saved, err := scanRule(tx.QueryRowContext(ctx, `select id, definition, enabled, created_at, updated_at from alarm_rules where code = $1`, r.Code))
-		if err != nil {
-			return fmt.Errorf("alarm rule: %w", err)
-		}
-		*r = *saved
 		return nil
 	})
+}
+
+func saveRule(ctx context.Context, tx *Tx, r *cityops.AlarmRule) error {
+	var v cityops.Validation
+	exists := func(table, code string) bool {
+		var n int
+		if err := tx.QueryRowContext(ctx, `select count(*) from `+table+` where code = $1`, code).Scan(&n); err != nil {
+			return false
+		}
+		return n > 0
+	}
+	if r.Category != "" {
+		v.Check(exists("categories", r.Category), "category", "unknown category %q", r.Category)
+	}
+	if r.Agency != "" {
+		v.Check(exists("agencies", r.Agency), "agency", "unknown agency %q", r.Agency)
+	}
+	if r.Sector != "" {
+		v.Check(exists("sectors", r.Sector), "sector", "unknown sector %q", r.Sector)
+	}
+	if r.Area != "" {
+		v.Check(exists("areas", r.Area), "area", "unknown area %q", r.Area)
+	}
+	if err := v.Err(); err != nil {
+		return err
+	}
+	def := *r
+	def.ID, def.CreatedAt, def.UpdatedAt = 0, time.Time{}, time.Time{}
+	b, err := json.Marshal(def)
+	if err != nil {
+		return fmt.Errorf("alarm rule: %w", err)
+	}
+	res, err := tx.ExecContext(ctx, `update alarm_rules set definition = $1, enabled = $2, updated_at = $3 where code = $4`,
+		string(b), r.Enabled, tx.now, r.Code)
+	if err != nil {
+		return fmt.Errorf("alarm rule: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		if _, err := tx.ExecContext(ctx, `insert into alarm_rules (code, definition, enabled, created_at, updated_at)
+			values ($1, $2, $3, $4, $5)`, r.Code, string(b), r.Enabled, tx.now, tx.now); err != nil {
+			if isUnique(err) {
+				return cityops.Errorf(cityops.ECONFLICT, "alarm rule %q was created at the same time", r.Code)
+			}
+			return fmt.Errorf("alarm rule: %w", err)
+		}
+	}
+	saved, err := scanRule(tx.QueryRowContext(ctx, `select id, definition, enabled, created_at, updated_at from alarm_rules where code = $1`, r.Code))
+	if err != nil {
+		return fmt.Errorf("alarm rule: %w", err)
+	}
+	*r = *saved
+	return nil
 }
 
 // DeleteAlarmRule implements cityops.AlarmService.
@@ -441,10 +470,10 @@ func (d *DB) scopedAlarm(ctx context.Context, tx *Tx, id int64, lock bool) (*cit
 // agency's (the rule's, or the lead agency of the case it opened); a ward
 // officer without an agency those in their area.
 func (d *DB) alarmScope(ctx context.Context, w *where) error {
-	if err := authorize(ctx, cityops.PermAlarmsRead); err != nil {
-		return err
-	}
 	a := cityops.ActorFromContext(ctx)
+	if a == nil {
+		return cityops.Errorf(cityops.EUNAUTHORIZED, "sign in first")
+	}
 	agency, area := "", ""
 	switch {
 	case a.System:
@@ -481,6 +510,9 @@ const areaSubtreeSQL = `with recursive sub(id) as (select id from areas where co
 
 // FindAlarm implements cityops.AlarmService.
 func (d *DB) FindAlarm(ctx context.Context, id int64) (*cityops.Alarm, error) {
+	if err := authorize(ctx, cityops.PermAlarmsRead); err != nil {
+		return nil, err
+	}
 	var out *cityops.Alarm
 	err := d.inTx(ctx, func(tx *Tx) error {
 		l, err := d.scopedAlarm(ctx, tx, id, false)
@@ -513,6 +545,9 @@ func (d *DB) FindAlarm(ctx context.Context, id int64) (*cityops.Alarm, error) {
 
 // FindAlarms implements cityops.AlarmService.
 func (d *DB) FindAlarms(ctx context.Context, f cityops.AlarmFilter) ([]*cityops.Alarm, int, error) {
+	if err := authorize(ctx, cityops.PermAlarmsRead); err != nil {
+		return nil, 0, err
+	}
 	var w where
 	if err := d.alarmScope(ctx, &w); err != nil {
 		return nil, 0, err

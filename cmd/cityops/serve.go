@@ -198,7 +198,7 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 	srv, err := cityhttp.NewServer(cityhttp.Services{
 		Areas: db, Sectors: db, Agencies: db, Categories: db, Users: db, Auth: db, Ping: db.Ping,
 		Reports: db, Routing: db, Outbox: db, Events: hub, Stats: db, Entities: db, Contexts: contexts, Devices: db, Retention: db,
-		Subscriptions: subs,
+		Subscriptions: subs, Alarms: db, Warnings: db,
 	}, cityhttp.Config{
 		Addr: *addr, SecureCookies: *secure, MaxBodyBytes: *maxBody, TemplateDir: *templates, Registry: reg,
 		Media: &media.Store{Dir: filepath.Join(dbf.data, "media")},

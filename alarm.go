@@ -209,6 +209,7 @@ type Alarm struct {
 	Lat       *float64   `json:"lat,omitempty"`
 	Lon       *float64   `json:"lon,omitempty"`
 	Area      string     `json:"area,omitempty"`
+	Agency    string     `json:"agency,omitempty"` // the rule's, or the lead agency of its case
 	RaisedAt  time.Time  `json:"raised_at"`
 	UpdatedAt time.Time  `json:"updated_at"`
 	AckedAt   *time.Time `json:"acked_at,omitempty"`

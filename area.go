@@ -153,4 +153,7 @@ type AreaService interface {
 	// LocateArea returns the innermost area in force at t that contains the
 	// point, or ENOTFOUND when the point is outside every area.
 	LocateArea(ctx context.Context, lat, lon float64, t time.Time) (*Area, error)
+	// InArea reports whether a point lies in the area with that code or
+	// in one below it, among the areas in force now.
+	InArea(ctx context.Context, lat, lon float64, code string) (bool, error)
 }

@@ -169,10 +169,11 @@ func (d *DB) DeleteAlarmRule(ctx context.Context, code string) error {
 }
 
 const alarmCols = `l.id, l.rule_code, l.rule_name, l.sector, l.severity, l.status, l.tenant, l.entity_id, l.entity_type, l.attr,
-	l.value, l.message, l.count, l.lat, l.lon, coalesce(a.code, ''), l.raised_at, l.updated_at, l.acked_at, l.acked_by,
+	l.value, l.message, l.count, l.lat, l.lon, coalesce(a.code, ''), coalesce(g.code, ''), l.raised_at, l.updated_at, l.acked_at, l.acked_by,
 	l.cleared_at, l.cleared_by, coalesce(r.tracking, '')`
 
-const alarmFrom = ` from alarms l left join areas a on a.id = l.area_id left join reports r on r.id = l.report_id`
+const alarmFrom = ` from alarms l left join areas a on a.id = l.area_id left join agencies g on g.id = l.agency_id
+	left join reports r on r.id = l.report_id`
 
 func scanAlarm(s interface{ Scan(...any) error }) (*cityops.Alarm, error) {
 	var l cityops.Alarm
@@ -180,7 +181,7 @@ func scanAlarm(s interface{ Scan(...any) error }) (*cityops.Alarm, error) {
 	var acked, cleared sql.Null[time.Time]
 	var raised, updated time.Time
 	if err := s.Scan(&l.ID, &l.Rule, &l.RuleName, &l.Sector, &l.Severity, &l.Status, &l.Tenant, &l.EntityID, &l.EntityType, &l.Attr,
-		&l.Value, &l.Message, &l.Count, &lat, &lon, &l.Area, &raised, &updated, &acked, &l.AckedBy,
+		&l.Value, &l.Message, &l.Count, &lat, &lon, &l.Area, &l.Agency, &raised, &updated, &acked, &l.AckedBy,
 		&cleared, &l.ClearedBy, &l.Report); err != nil {
 		return nil, err
 	}

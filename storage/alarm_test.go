@@ -244,3 +244,27 @@ func TestWarnings(t *testing.T) {
 		}
 	})
 }
+
+// TestInArea: a point is in its ward and in the city above it, not in
+// another ward.
+func TestInArea(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
+		loadDemo(t, db)
+		a, err := db.LocateArea(sys(), 16.466, 107.556, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tt := range []struct {
+			code string
+			want bool
+		}{{a.Code, true}, {a.ParentCode, true}, {"X11", false}, {"NOPE", false}} {
+			got, err := db.InArea(sys(), 16.466, 107.556, tt.code)
+			if err != nil || got != tt.want {
+				t.Errorf("InArea(%s) = %v, %v; want %v", tt.code, got, err, tt.want)
+			}
+		}
+		if a.ParentCode == "" {
+			t.Fatal("the demo's wards have a parent")
+		}
+	})
+}

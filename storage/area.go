@@ -405,6 +405,26 @@ func (d *DB) LocateArea(ctx context.Context, lat, lon float64, t time.Time) (*ci
 	return &a, nil
 }
 
+// InArea implements cityops.AreaService.
+func (d *DB) InArea(ctx context.Context, lat, lon float64, code string) (bool, error) {
+	idx, byID, err := d.currentIndex(ctx, d.Now())
+	if err != nil {
+		return false, err
+	}
+	id, ok := idx.Locate(geo.Point{Lon: lon, Lat: lat})
+	for seen := 0; ok && seen < 64; seen++ { // areas nest a few levels deep
+		a := byID[id]
+		if a == nil {
+			return false, nil
+		}
+		if a.Code == code {
+			return true, nil
+		}
+		id, ok = a.ParentID, a.ParentID != 0
+	}
+	return false, nil
+}
+
 func (d *DB) currentIndex(ctx context.Context, now time.Time) (*geo.Index, map[int64]*cityops.Area, error) {
 	c := d.areas
 	c.mu.Lock()

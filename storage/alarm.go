@@ -345,6 +345,26 @@ func (d *DB) openAlarmCase(ctx context.Context, tx *Tx, alarmID int64, in *cityo
 	return alarmEvent(ctx, tx, alarmID, "case", "system", nil, r.Tracking)
 }
 
+// noteOnCase adds an internal note to the case an alarm opened, if any,
+// so that its handlers see the condition end without watching the alarm.
+func noteOnCase(ctx context.Context, tx *Tx, alarmID int64, note string) error {
+	var reportID sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `select report_id from alarms where id = $1`, alarmID).Scan(&reportID); err != nil {
+		return fmt.Errorf("alarm case: %w", err)
+	}
+	if !reportID.Valid {
+		return nil
+	}
+	var status string
+	if err := tx.QueryRowContext(ctx, `select status from reports where id = $1`, reportID.Int64).Scan(&status); err != nil {
+		return fmt.Errorf("alarm case: %w", err)
+	}
+	if err := addEvent(ctx, tx, reportID.Int64, "system", cityops.ActComment, status, status, 0, note, true); err != nil {
+		return err
+	}
+	return writeOutbox(ctx, tx, reportID.Int64, "report."+cityops.ActComment, "", true)
+}
+
 func (d *DB) alarmTx(ctx context.Context, tx *Tx, id int64) (*cityops.Alarm, error) {
 	l, err := scanAlarm(tx.QueryRowContext(ctx, `select `+alarmCols+alarmFrom+` where l.id = $1`, id))
 	if err != nil {
@@ -383,6 +403,9 @@ func (d *DB) EndAlarmCondition(ctx context.Context, rule, tenant, entityID strin
 			return fmt.Errorf("end alarm: %w", err)
 		}
 		if err := alarmEvent(ctx, tx, l.ID, cityops.AlarmActClear, "system", &value, ""); err != nil {
+			return err
+		}
+		if err := noteOnCase(ctx, tx, l.ID, fmt.Sprintf("Điều kiện cảnh báo đã hết (giá trị %g). / The alarm condition ended (value %g).", value, value)); err != nil {
 			return err
 		}
 		out, err = d.alarmTx(ctx, tx, l.ID)

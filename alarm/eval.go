@@ -1,0 +1,421 @@
+package alarm
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cityops/cityops"
+)
+
+// stateKey names the entity a state is about.
+type stateKey struct{ tenant, id string }
+
+// entry is a state with where the entity was at its last reading, for the
+// alarms that tick raises.
+type entry struct {
+	state
+	lat, lon float64
+	located  bool
+}
+
+// group is the rules of one entity type with their states: per entity,
+// one entry per rule, in the order of rules, so that a change finds all
+// of them with one look-up.
+type group struct {
+	rules  []*rule
+	ticks  bool // some rule ticks
+	states map[stateKey][]entry
+}
+
+// rule is an enabled rule being evaluated: its states are
+// group.states[entity][pos].
+type rule struct {
+	def   *cityops.AlarmRule
+	ticks bool // tick can change its states
+	group *group
+	pos   int
+}
+
+// output is a transition to write to the Store.
+type output struct {
+	rule  *rule
+	key   stateKey
+	tr    transition
+	raise *cityops.AlarmRaise // for a raise
+}
+
+// evaluator applies the rules to entity changes and to the clock, in
+// memory: it does no I/O and is not safe for concurrent use. Transitions
+// are appended to out.
+type evaluator struct {
+	inArea func(lat, lon float64, area string) bool
+	rules  map[int64]*rule   // by ID
+	groups map[string]*group // by entity type
+	out    []output
+	// readings counts the readings stepped.
+	readings uint64
+	rd       reading // reused for every change
+}
+
+func newEvaluator(inArea func(lat, lon float64, area string) bool) *evaluator {
+	return &evaluator{inArea: inArea, rules: map[int64]*rule{}, groups: map[string]*group{}}
+}
+
+// isAlert reports whether entities of type typ are alerts, which rules
+// never watch (an alarm's own NGSI-LD Alert must not set off another).
+func isAlert(typ string) bool { return typ == "Alert" || strings.HasSuffix(typ, "/Alert") }
+
+// sameCondition reports whether two definitions of a rule evaluate alike,
+// so that the states of one hold for the other. The code is part of it:
+// the Store finds the open alarm to end by the rule's code.
+func sameCondition(a, b *cityops.AlarmRule) bool {
+	return a.Code == b.Code && a.EntityType == b.EntityType && a.EntityID == b.EntityID && a.Area == b.Area &&
+		a.Attr == b.Attr && a.Kind == b.Kind && a.Op == b.Op && a.Value == b.Value && a.ClearLevel() == b.ClearLevel() &&
+		a.ForMinutes == b.ForMinutes && a.WindowMinutes == b.WindowMinutes && a.Count == b.Count
+}
+
+// setRules replaces the rules by defs (enabled, valid ones, with distinct
+// IDs). A rule whose condition did not change keeps its states; the
+// others start afresh and are returned, for seeding.
+func (ev *evaluator) setRules(defs []*cityops.AlarmRule) (fresh []*rule) {
+	rules := make(map[int64]*rule, len(defs))
+	groups := map[string]*group{}
+	for _, d := range defs {
+		r := ev.rules[d.ID]
+		if r != nil && sameCondition(r.def, d) {
+			r.def = d // the message, severity, category… may have changed
+		} else {
+			r = &rule{def: d, ticks: ticks(d)}
+			fresh = append(fresh, r)
+		}
+		rules[d.ID] = r
+		g := groups[d.EntityType]
+		if g == nil {
+			g = &group{}
+			groups[d.EntityType] = g
+		}
+		g.rules = append(g.rules, r)
+		g.ticks = g.ticks || r.ticks
+	}
+	for typ, g := range groups {
+		g.states = carry(ev.groups[typ], g.rules)
+		for i, r := range g.rules {
+			r.group, r.pos = g, i
+		}
+	}
+	ev.rules, ev.groups = rules, groups
+	return fresh
+}
+
+// carry returns the states of old that rules keep: those of the rules
+// still in old, moved to their new positions.
+func carry(old *group, rules []*rule) map[stateKey][]entry {
+	if old == nil {
+		return map[stateKey][]entry{}
+	}
+	if slices.Equal(old.rules, rules) {
+		return old.states
+	}
+	states := make(map[stateKey][]entry, len(old.states))
+	for key, es := range old.states {
+		var kept []entry
+		for i, r := range rules {
+			if r.group == old {
+				if kept == nil {
+					kept = make([]entry, len(rules))
+				}
+				kept[i] = es[r.pos]
+			}
+		}
+		if kept != nil {
+			states[key] = kept
+		}
+	}
+	return states
+}
+
+// entries returns the entity's states in g, made when missing.
+func (g *group) entries(key stateKey) []entry {
+	es := g.states[key]
+	if es == nil {
+		es = make([]entry, len(g.rules))
+		g.states[key] = es
+	}
+	return es
+}
+
+// seed stamps a silent rule's states with when the entities were last
+// seen, so that those already silent raise at the first tick.
+func (ev *evaluator) seed(r *rule, seen []cityops.EntitySeen) {
+	d := r.def
+	for _, es := range seen {
+		if es.Type != d.EntityType || isAlert(es.Type) || (d.EntityID != "" && d.EntityID != es.ID) {
+			continue
+		}
+		located := es.Lat != nil && es.Lon != nil
+		if d.Area != "" && (!located || ev.inArea == nil || !ev.inArea(*es.Lat, *es.Lon, d.Area)) {
+			continue
+		}
+		e := &r.group.entries(stateKey{es.Tenant, es.ID})[r.pos]
+		if !e.seen || es.At.After(e.last) {
+			e.seen, e.last = true, es.At
+			if located {
+				e.lat, e.lon, e.located = *es.Lat, *es.Lon, true
+			}
+		}
+	}
+}
+
+// evaluate applies one entity change to the rules of its type.
+func (ev *evaluator) evaluate(c *cityops.EntityChange) {
+	g := ev.groups[c.Type]
+	if g == nil || isAlert(c.Type) {
+		return
+	}
+	key := stateKey{c.Tenant, c.ID}
+	if c.Deleted {
+		// A deleted entity is neither silent nor anything else any more.
+		delete(g.states, key)
+		return
+	}
+	if c.Entity == nil {
+		return
+	}
+	rd := &ev.rd
+	rd.reset(c)
+	var es []entry
+	for i, r := range g.rules {
+		d := r.def
+		if d.EntityID != "" && d.EntityID != c.ID {
+			continue
+		}
+		var t time.Time
+		var v float64
+		if d.Kind == cityops.RuleSilent {
+			if !rd.alive(d.Attr) {
+				continue
+			}
+			t = c.At
+		} else {
+			var ok bool
+			if t, v, ok = rd.number(d.Attr); !ok {
+				continue
+			}
+		}
+		if d.Area != "" && !rd.in(d.Area, ev.inArea) {
+			continue
+		}
+		if es == nil {
+			es = g.entries(key)
+		}
+		e := &es[i]
+		ev.readings++
+		tr := step(d, &e.state, t, v)
+		if r.ticks {
+			e.lat, e.lon, e.located = rd.point()
+		}
+		if tr.action != none {
+			lat, lon, located := rd.point()
+			ev.emit(r, key, tr, t, lat, lon, located)
+		}
+	}
+}
+
+// tick applies the clock to the states of the rules it can change.
+func (ev *evaluator) tick(now time.Time) {
+	for _, g := range ev.groups {
+		if !g.ticks {
+			continue
+		}
+		for key, es := range g.states {
+			for i, r := range g.rules {
+				if !r.ticks {
+					continue
+				}
+				e := &es[i]
+				if tr := tick(r.def, &e.state, now); tr.action != none {
+					ev.emit(r, key, tr, now, e.lat, e.lon, e.located)
+				}
+			}
+		}
+	}
+}
+
+// revert undoes the effect of a transition the Store never took, so that
+// the condition is sent again: a lost raise is raised again by the next
+// reading (or tick) that meets the condition, a lost end is ended again by
+// the next one that does not.
+func (ev *evaluator) revert(o output) {
+	r := ev.rules[o.rule.def.ID]
+	if r != o.rule {
+		return // the rule changed since: its states are new
+	}
+	es := r.group.states[o.key]
+	if es == nil {
+		return
+	}
+	switch o.tr.action {
+	case raise:
+		es[r.pos].firing = false
+	case end:
+		es[r.pos].firing = true
+	}
+}
+
+func (ev *evaluator) emit(r *rule, key stateKey, tr transition, at time.Time, lat, lon float64, located bool) {
+	o := output{rule: r, key: key, tr: tr}
+	if tr.action == raise {
+		in := &cityops.AlarmRaise{Rule: r.def, Tenant: key.tenant, EntityID: key.id, EntityType: r.def.EntityType,
+			Value: tr.value, Message: r.def.Expand(key.id, tr.value), At: at}
+		if located {
+			in.Lat, in.Lon = &lat, &lon
+		}
+		o.raise = in
+	}
+	ev.out = append(ev.out, o)
+}
+
+// reading reads an entity change for the rules of its type, parsing each
+// attribute and the location at most once.
+type reading struct {
+	c       *cityops.EntityChange
+	values  []attrValue
+	located int8 // 0 not parsed yet, 1 a point, -1 none
+	lat     float64
+	lon     float64
+	areas   []areaHit
+}
+
+type attrValue struct {
+	name string
+	t    time.Time
+	v    float64
+	ok   bool
+}
+
+type areaHit struct {
+	area string
+	in   bool
+}
+
+func (rd *reading) reset(c *cityops.EntityChange) {
+	rd.c, rd.values, rd.located, rd.areas = c, rd.values[:0], 0, rd.areas[:0]
+}
+
+// written reports whether the change wrote attribute name, which the
+// entity still has.
+func (rd *reading) written(name string) bool {
+	if _, ok := rd.c.Entity.Attrs[name]; !ok {
+		return false
+	}
+	if len(rd.c.Attrs) == 0 {
+		return true // the whole entity was written
+	}
+	for _, a := range rd.c.Attrs {
+		if a == name {
+			return true
+		}
+	}
+	return false
+}
+
+// alive reports whether the change is a sign of life: a write of
+// attribute name, or of any attribute when name is "".
+func (rd *reading) alive(name string) bool {
+	if name != "" {
+		return rd.written(name)
+	}
+	if len(rd.c.Attrs) == 0 {
+		return true
+	}
+	for _, a := range rd.c.Attrs {
+		if _, ok := rd.c.Entity.Attrs[a]; ok {
+			return true // not only attributes deleted
+		}
+	}
+	return false
+}
+
+// number returns the numeric value of the default instance of attribute
+// name, if the change wrote it, and when it was observed (or written).
+func (rd *reading) number(name string) (time.Time, float64, bool) {
+	for _, a := range rd.values {
+		if a.name == name {
+			return a.t, a.v, a.ok
+		}
+	}
+	a := attrValue{name: name}
+	if rd.written(name) {
+		for _, in := range rd.c.Entity.Attrs[name] {
+			if in.DatasetID() != "" {
+				continue
+			}
+			if a.v, a.ok = in.Number(); a.ok {
+				if t, ok := in.ObservedAt(); ok {
+					a.t = t
+				} else {
+					a.t = rd.c.At
+				}
+			}
+			break
+		}
+	}
+	rd.values = append(rd.values, a)
+	return a.t, a.v, a.ok
+}
+
+// point returns the entity's location when it is a GeoJSON Point.
+func (rd *reading) point() (lat, lon float64, ok bool) {
+	if rd.located == 0 {
+		rd.located = -1
+		if la, lo, ok := entityPoint(rd.c.Entity); ok {
+			rd.lat, rd.lon, rd.located = la, lo, 1
+		}
+	}
+	return rd.lat, rd.lon, rd.located == 1
+}
+
+// in reports whether the entity lies in area (or below it).
+func (rd *reading) in(area string, inArea func(lat, lon float64, area string) bool) bool {
+	for _, h := range rd.areas {
+		if h.area == area {
+			return h.in
+		}
+	}
+	lat, lon, ok := rd.point()
+	h := areaHit{area, ok && inArea != nil && inArea(lat, lon, area)}
+	rd.areas = append(rd.areas, h)
+	return h.in
+}
+
+// entityPoint returns the default instance of the entity's location when
+// it is a GeoJSON Point ({"type": "Point", "coordinates": [lon, lat]}).
+func entityPoint(e *cityops.Entity) (lat, lon float64, ok bool) {
+	for _, a := range e.Attrs[cityops.LocationAttr] {
+		if a.DatasetID() != "" {
+			continue
+		}
+		g, _ := a["value"].(map[string]any)
+		if g["type"] != "Point" {
+			return 0, 0, false
+		}
+		switch c := g["coordinates"].(type) {
+		case []any:
+			if len(c) >= 2 {
+				lon, ok1 := c[0].(float64)
+				lat, ok2 := c[1].(float64)
+				ok = ok1 && ok2
+				return lat, lon, ok && validPoint(lat, lon)
+			}
+		case []float64:
+			if len(c) >= 2 {
+				return c[1], c[0], validPoint(c[1], c[0])
+			}
+		}
+		return 0, 0, false
+	}
+	return 0, 0, false
+}
+
+func validPoint(lat, lon float64) bool { return lat >= -90 && lat <= 90 && lon >= -180 && lon <= 180 }

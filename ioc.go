@@ -81,3 +81,20 @@ type IOCService interface {
 	// ReportHeat counts the period's reports per grid cell of cell degrees.
 	ReportHeat(ctx context.Context, f IOCFilter, cell float64) ([]HeatCell, error)
 }
+
+// ResponseTime is how fast urgent reports were taken on: from receipt to
+// the lead agency's acceptance (ISO 37120's emergency response time, as
+// far as the city's handling system sees it).
+type ResponseTime struct {
+	Reports       int     `json:"reports"` // urgent reports accepted
+	MedianMinutes float64 `json:"median_minutes"`
+	P90Minutes    float64 `json:"p90_minutes"`
+}
+
+// KPIService computes the indicators the steering board follows beyond
+// the handling figures.
+type KPIService interface {
+	// UrgentResponse measures urgent reports received in the filter's
+	// period (scoped like IOCService).
+	UrgentResponse(ctx context.Context, f IOCFilter) (*ResponseTime, error)
+}

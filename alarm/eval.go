@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cityops/cityops"
+	"github.com/cityops/cityops/ngsild/jsonld"
 )
 
 // stateKey names the entity a state is about.
@@ -17,6 +18,7 @@ type entry struct {
 	state
 	lat, lon float64
 	located  bool
+	name     string
 }
 
 // group is the rules of one entity type with their states: per entity,
@@ -214,10 +216,11 @@ func (ev *evaluator) evaluate(c *cityops.EntityChange) {
 		tr := step(d, &e.state, t, v)
 		if r.ticks {
 			e.lat, e.lon, e.located = rd.point()
+			e.name = rd.name()
 		}
 		if tr.action != none {
 			lat, lon, located := rd.point()
-			ev.emit(r, key, tr, t, lat, lon, located)
+			ev.emit(r, key, tr, t, lat, lon, located, rd.name())
 		}
 	}
 }
@@ -235,7 +238,7 @@ func (ev *evaluator) tick(now time.Time) {
 				}
 				e := &es[i]
 				if tr := tick(r.def, &e.state, now); tr.action != none {
-					ev.emit(r, key, tr, now, e.lat, e.lon, e.located)
+					ev.emit(r, key, tr, now, e.lat, e.lon, e.located, e.name)
 				}
 			}
 		}
@@ -263,11 +266,16 @@ func (ev *evaluator) revert(o output) {
 	}
 }
 
-func (ev *evaluator) emit(r *rule, key stateKey, tr transition, at time.Time, lat, lon float64, located bool) {
+// emit queues a transition; name is the entity's name for the message
+// ("" when unknown: the id stands in).
+func (ev *evaluator) emit(r *rule, key stateKey, tr transition, at time.Time, lat, lon float64, located bool, name string) {
 	o := output{rule: r, key: key, tr: tr}
 	if tr.action == raise {
+		if name == "" {
+			name = key.id
+		}
 		in := &cityops.AlarmRaise{Rule: r.def, Tenant: key.tenant, EntityID: key.id, EntityType: r.def.EntityType,
-			Value: tr.value, Message: r.def.Expand(key.id, tr.value), At: at}
+			Value: tr.value, Message: r.def.Expand(name, tr.value), At: at}
 		if located {
 			in.Lat, in.Lon = &lat, &lon
 		}
@@ -363,6 +371,22 @@ func (rd *reading) number(name string) (time.Time, float64, bool) {
 	}
 	rd.values = append(rd.values, a)
 	return a.t, a.v, a.ok
+}
+
+// nameAttr is the "name" property, expanded as the core context expands it.
+var nameAttr = jsonld.Core().ExpandTerm("name")
+
+// name returns the entity's name property, or "".
+func (rd *reading) name() string {
+	if rd.c.Entity == nil {
+		return ""
+	}
+	for _, a := range rd.c.Entity.Attrs[nameAttr] {
+		if s, ok := a["value"].(string); ok && a.DatasetID() == "" {
+			return s
+		}
+	}
+	return ""
 }
 
 // point returns the entity's location when it is a GeoJSON Point.

@@ -11,6 +11,7 @@ import (
 	"github.com/cityops/cityops"
 	"github.com/cityops/cityops/alarm"
 	"github.com/cityops/cityops/demo"
+	"github.com/cityops/cityops/ngsild/jsonld"
 	"github.com/cityops/cityops/storage"
 	"github.com/cityops/cityops/storage/storagetest"
 )
@@ -25,8 +26,9 @@ func sys() context.Context {
 func gaugeAt(level float64, t time.Time) *cityops.Entity {
 	return &cityops.Entity{ID: "urn:ngsi-ld:FloodMonitoring:hue-kim-long", Type: vocab + "FloodMonitoring",
 		Attrs: map[string][]cityops.Attr{
-			vocab + "currentLevel": {{"type": "Property", "value": level, "unitCode": "MTR", "observedAt": t.UTC().Format(time.RFC3339)}},
-			cityops.LocationAttr:   {{"type": "GeoProperty", "value": map[string]any{"type": "Point", "coordinates": []any{107.5600, 16.4600}}}},
+			vocab + "currentLevel":           {{"type": "Property", "value": level, "unitCode": "MTR", "observedAt": t.UTC().Format(time.RFC3339)}},
+			jsonld.Core().ExpandTerm("name"): {{"type": "Property", "value": "Trạm thủy văn Kim Long"}},
+			cityops.LocationAttr:             {{"type": "GeoProperty", "value": map[string]any{"type": "Point", "coordinates": []any{107.5600, 16.4600}}}},
 		}}
 }
 
@@ -88,6 +90,9 @@ func TestAlarmToCaseToResolution(t *testing.T) {
 			if got[code] == nil {
 				t.Fatalf("after 3.6 m, %s is not open: %v", code, keys(got))
 			}
+		}
+		if m := got["river-rising"].Message; !strings.Contains(m, "Trạm thủy văn Kim Long") {
+			t.Fatalf("the message names the entity by id, not by name: %s", m)
 		}
 		l3 := got["river-kim-long-3"]
 		if l3.Report == "" || l3.Agency != "PCTT" || l3.Area != "P08" || l3.Count != 1 {

@@ -116,6 +116,10 @@ func TestAlarmAPI(t *testing.T) {
 		if res.StatusCode != http.StatusOK || !strings.Contains(body, "Cảnh báo lũ") {
 			t.Fatalf("public warnings: %d %s", res.StatusCode, body)
 		}
+		if res, body := ts.do("GET", "/reports", "", ""); res.StatusCode != http.StatusOK || !strings.Contains(body, `class="public-warnings"`) ||
+			!strings.Contains(body, "Cảnh báo lũ") {
+			t.Fatalf("the public pages do not show the warning: %d", res.StatusCode)
+		}
 		if res, _ := ts.do("GET", "/api/v1/warnings?all=true", "", ""); res.StatusCode != http.StatusForbidden {
 			t.Fatalf("the public listing past warnings: %d", res.StatusCode)
 		}

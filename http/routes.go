@@ -127,6 +127,15 @@ func (s *Server) registerRoutes() {
 	s.route("POST /api/v1/warnings", P.PermWarningsWrite, s.handleWarningCreate)
 	s.route("POST /api/v1/warnings/{id}/withdraw", P.PermWarningsWrite, s.handleWarningWithdraw)
 
+	s.route("GET /api/v1/ioc/summary", P.PermIOC, s.handleIOCSummary)
+	s.route("GET /api/v1/ioc/breakdown", P.PermIOC, s.handleIOCBreakdown)
+	s.route("GET /api/v1/ioc/cases.geojson", P.PermIOC, s.handleIOCCases)
+	s.route("GET /api/v1/ioc/heat", P.PermIOC, s.handleIOCHeat)
+	s.route("GET /api/v1/ioc/sensors.geojson", P.PermIOC, s.handleIOCSensors)
+	s.route("GET /api/v1/ioc/sectors", P.PermIOC, s.handleIOCSectors)
+	s.route("GET /api/v1/ioc/series", P.PermIOC, s.handleIOCSeries)
+	s.route("GET /api/v1/ioc/stream", P.PermIOC, s.handleIOCStream)
+
 	// API: staff accounts and machine clients.
 	s.route("GET /api/v1/me", P.PermStaff, s.handleMe)
 	s.route("GET /api/v1/users", P.PermUsersRead, s.handleUserIndex)
@@ -155,6 +164,7 @@ func (s *Server) registerRoutes() {
 	s.route("POST /login", P.PermPublic, s.handleLogin)
 	s.route("POST /logout", P.PermPublic, s.handleLogout)
 	s.route("GET /staff", P.PermStaff, s.handleStaffHome)
+	s.route("GET /ioc", P.PermIOC, s.handleIOCPage)
 	s.route("GET /staff/reports", P.PermReportsRead, s.handleInbox)
 	s.route("POST /staff/reports/assign", P.PermReportsRead, s.handleBulkAssign)
 	s.route("GET /staff/reports/{tracking}", P.PermReportsRead, s.handleCase)
@@ -169,4 +179,8 @@ func (s *Server) registerRoutes() {
 	s.route("GET /staff/users", P.PermUsersRead, s.handlePageUsers)
 	s.route("GET /staff/users/new", P.PermUsersWrite, s.handleUserNew)
 	s.route("POST /staff/users", P.PermUsersWrite, s.handleUserAdd)
+	s.route("GET /ioc/kpi", P.PermIOC, s.handleKPIPage)
+	s.route("GET /ioc/kpi.xlsx", P.PermIOC, s.handleKPIExport)
+	s.route("GET /ioc/kpi.csv", P.PermIOC, s.handleKPIExport)
+	s.route("GET /ioc/weekly", P.PermIOC, s.handleWeekly)
 }

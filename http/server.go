@@ -53,6 +53,7 @@ type Services struct {
 	Alarms   cityops.AlarmService
 	Warnings cityops.WarningService
 	IOC      cityops.IOCService
+	KPI      cityops.KPIService
 	// Subscriptions serves NGSI-LD subscriptions; nil answers 503.
 	Subscriptions cityops.SubscriptionService
 	// Contexts serves the JSON-LD contexts NGSI-LD clients name (the
@@ -60,6 +61,8 @@ type Services struct {
 	Contexts jsonld.Loader
 	// Events feeds the live stream; nil turns it off.
 	Events EventSource
+	// Live feeds the operations centre's stream; nil turns it off.
+	Live LiveSource
 	// Ping reports whether the database answers, for /readyz.
 	Ping func(ctx context.Context) error
 }
@@ -87,6 +90,9 @@ type Config struct {
 	// IngestBatch is how many observations of the bulk path go into one
 	// transaction (default 50,000).
 	IngestBatch int
+	// Population is the city's population, for indicators per 100,000
+	// inhabitants; 0 leaves those indicators out.
+	Population int
 	// RulesChanged is called after alarm rules change, so that the alarm
 	// engine reloads them.
 	RulesChanged func(ctx context.Context)
@@ -108,6 +114,8 @@ type Server struct {
 	metrics   *metrics
 	// closing is closed when shutdown starts, to end open streams.
 	closing chan struct{}
+	// snapshot caches the sector entities for the dashboard.
+	snapshot liveSnapshot
 }
 
 // Route is one entry of the route table: the pattern, the permission every

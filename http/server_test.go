@@ -44,7 +44,7 @@ func newTestServer(t *testing.T, db *storage.DB) *testServer {
 	}
 	srv, err := cityhttp.NewServer(cityhttp.Services{Areas: db, Sectors: db, Agencies: db, Categories: db, Users: db, Auth: db, Ping: db.Ping,
 		Reports: db, Routing: db, Outbox: db, Stats: db, Entities: db, Contexts: jsonld.NewCache(), Devices: db, Retention: db,
-		Alarms: db, Warnings: db},
+		Alarms: db, Warnings: db, IOC: db, KPI: db},
 		cityhttp.Config{Addr: "127.0.0.1:0", MaxBodyBytes: 64 << 10, IngestBatch: 7, Media: &media.Store{Dir: t.TempDir()}}, cat, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

@@ -46,6 +46,21 @@ func (p *page) LangURL(tag string) string {
 	return p.r.URL.Path + "?" + q.Encode()
 }
 
+// PublicWarnings returns the public warnings in force, shown on every
+// page but the operations centre's own (which follows them live). A
+// failure to read them leaves the banner out rather than the page.
+func (p *page) PublicWarnings() []*cityops.Warning {
+	if p.s.Warnings == nil || p.Path == "/ioc" {
+		return nil
+	}
+	ws, err := p.s.Warnings.FindWarnings(p.r.Context(), true, 5)
+	if err != nil {
+		p.s.Log.Error("public warnings", "err", err)
+		return nil
+	}
+	return ws
+}
+
 // Date formats a time for people in Huế (UTC+7), in the page's language.
 func (p *page) Date(t any) string {
 	var tt time.Time
@@ -79,6 +94,15 @@ func (s *Server) funcs() map[string]any {
 			return fmt.Sprintf("%.0f%%", 100*float64(n)/float64(of))
 		},
 		"num1": func(f float64) string { return fmt.Sprintf("%.1f", f) },
+		// rate shows a fraction 0–1 as a whole percentage.
+		"rate": func(f float64) string { return fmt.Sprintf("%.0f%%", 100*f) },
+		// opt shows an optional figure, or a dash when there is none.
+		"opt": func(f *float64) string {
+			if f == nil {
+				return "—"
+			}
+			return fmt.Sprintf("%.1f", *f)
+		},
 		"seq": func(from, to int) []int {
 			var out []int
 			for i := from; i <= to; i++ {

@@ -3,8 +3,10 @@ package http
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/cityops/cityops"
 	"github.com/cityops/cityops/auth"
@@ -85,8 +87,26 @@ func (s *Server) handleReportForm(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	staff := cityops.ActorFromContext(r.Context()).Can(cityops.PermReportsRead)
-	s.render(w, r, "report.html", reportForm{Groups: groups, In: cityops.ReportInput{Category: r.URL.Query().Get("category")},
-		Submission: "web-" + auth.NewToken(16), Staff: staff, Channels: cityops.Channels})
+	q := r.URL.Query()
+	form := reportForm{Groups: groups, In: cityops.ReportInput{Category: q.Get("category")},
+		Submission: "web-" + auth.NewToken(16), Staff: staff, Channels: cityops.Channels}
+	// The operations centre opens a case from a point on its map or from a
+	// reading: the place and a first description come in the link. They
+	// are only a starting point; the form checks them as it checks typing.
+	if lat, err := strconv.ParseFloat(q.Get("lat"), 64); err == nil && lat >= -90 && lat <= 90 {
+		if lon, err := strconv.ParseFloat(q.Get("lon"), 64); err == nil && lon >= -180 && lon <= 180 {
+			form.Lat, form.Lon = strconv.FormatFloat(lat, 'f', 6, 64), strconv.FormatFloat(lon, 'f', 6, 64)
+		}
+	}
+	if staff {
+		if d := q.Get("description"); utf8.RuneCountInString(d) <= cityops.MaxDescription {
+			form.In.Description = d
+		}
+		if ch := q.Get("channel"); slices.Contains(cityops.Channels, ch) {
+			form.In.Channel = ch
+		}
+	}
+	s.render(w, r, "report.html", form)
 	return nil
 }
 

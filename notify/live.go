@@ -79,7 +79,9 @@ func (h *LiveHub) AlarmChanged(c cityops.AlarmChange) {
 }
 
 // WarningChanged is a storage warning listener.
-func (h *LiveHub) WarningChanged(w *cityops.Warning) { h.publish(LiveEvent{Kind: "warning", Warning: w}) }
+func (h *LiveHub) WarningChanged(w *cityops.Warning) {
+	h.publish(LiveEvent{Kind: "warning", Warning: w})
+}
 
 // EntityChanged is a storage entity listener: it keeps the newest numeric
 // values per entity until the next flush.

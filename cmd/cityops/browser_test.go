@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -304,4 +306,203 @@ func writePNG(t *testing.T, path string) {
 	if err := png.Encode(f, img); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestBrowserIOC opens the operations centre as the demo's operator: the
+// map draws the wards, the sensors and the charts from the simulator's
+// data, and a reading sent through the NGSI-LD API reaches the page by its
+// live stream, without a reload.
+func TestBrowserIOC(t *testing.T) {
+	dir := t.TempDir()
+	base, _ := serve(t, "-demo", "-data", dir)
+	st, out, errs := run(t, "", "apikey", "create", "-name", "ioc-test", "-scopes", "data:write,data:read", "-data", dir)
+	if st != 0 {
+		t.Fatalf("apikey: %s", errs)
+	}
+	key := strings.TrimSpace(out)
+	const station = "urn:ngsi-ld:AirQualityObserved:hue-dong-ba"
+	ngsi := func(method, path, body string) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	// The demo's simulator writes the stations at start; give the air
+	// chart three hours of history besides.
+	deadline := time.Now().Add(15 * time.Second)
+	for ngsi("GET", "/ngsi-ld/v1/entities/"+station, "") != http.StatusOK {
+		if time.Now().After(deadline) {
+			t.Fatalf("the demo simulator did not write %s", station)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var hist []string
+	for h := 3; h >= 1; h-- {
+		at := time.Now().Add(-time.Duration(h) * time.Hour).UTC().Format(time.RFC3339)
+		hist = append(hist, fmt.Sprintf(`{"type":"Property","value":%d,"observedAt":%q}`, 20+h, at))
+	}
+	if st := ngsi("POST", "/ngsi-ld/v1/temporal/entities/"+station+"/attrs", `{"pm25":[`+strings.Join(hist, ",")+`]}`); st != http.StatusNoContent {
+		t.Fatalf("history = %d", st)
+	}
+
+	bctx := browser(t)
+	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
+	defer cancel()
+	failed := func(format string, args ...any) {
+		t.Helper()
+		screenshot(t, ctx, "ioc-failed.png")
+		t.Fatalf(format, args...)
+	}
+	email, pw := demoLogin(t, dir, "operator")
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(base+"/login?next=/ioc"),
+		chromedp.WaitVisible(`input[name=email]`),
+		chromedp.SendKeys(`input[name=email]`, email),
+		chromedp.SendKeys(`input[name=password]`, pw),
+		chromedp.Submit(`input[name=password]`),
+		chromedp.WaitVisible(`#ioc-map`),
+	); err != nil {
+		failed("operator sign-in to /ioc: %v", err)
+	}
+	poll := func(what, expr string) int {
+		t.Helper()
+		n, err := chromedp.Run(ctx, chromedp.Poll[int](expr, chromedp.WithPollingTimeout(20*time.Second), chromedp.WithPollingInterval(100*time.Millisecond)))
+		if err != nil {
+			failed("waiting for %s: %v", what, err)
+		}
+		return n
+	}
+	// The wards are the basemap; the sensors are on it.
+	if n := poll("the ward boundaries", `document.querySelectorAll('#ioc-map path.leaflet-interactive').length > 10 && document.querySelectorAll('#ioc-map path.leaflet-interactive').length`); n < 41 {
+		failed("map shapes = %d, want the 41 areas and more", n)
+	}
+	if n := poll("the sensors", `+(document.querySelector('#ioc-map').dataset.sensors || 0)`); n < 10 {
+		failed("sensors on the map = %d", n)
+	}
+	// The air chart drew the history: more than one point on a line.
+	if n := poll("the air chart", `document.querySelector('.ioc-chart[data-chart="air"] .uplot canvas') && +document.querySelector('.ioc-chart[data-chart="air"]').dataset.points > 1 && +document.querySelector('.ioc-chart[data-chart="air"]').dataset.points`); n < 4 {
+		failed("air chart points = %d, want the 3 hours of history and now", n)
+	}
+	poll("the figures", `document.querySelector('#sector-environment [data-figure="pm25_avg"]').dataset.value !== undefined && 1`)
+	poll("the headline figures", `document.querySelector('#ioc').dataset.summary === "1" && 1`)
+	poll("the live stream", `document.querySelector('#ioc-live').dataset.state === "live" && 1`)
+	text, _ := chromedp.Run(ctx, chromedp.Text(`#ioc-h-sectors`))
+	if text != "Các lĩnh vực" {
+		t.Errorf("sectors heading = %q", text)
+	}
+
+	// A reading through the NGSI-LD API reaches the page by the stream.
+	sent := time.Now()
+	at := sent.UTC().Format(time.RFC3339)
+	if st := ngsi("POST", "/ngsi-ld/v1/entities/"+station+"/attrs", fmt.Sprintf(`{"pm25":{"type":"Property","value":123.4,"observedAt":%q}}`, at)); st != http.StatusNoContent {
+		t.Fatalf("reading = %d", st)
+	}
+	cell := fmt.Sprintf(`document.querySelector('#ioc-sensor-table tr[data-id=%q] td.value')`, station)
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](cell+`.dataset.value === "123.4"`, chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+		v, _ := chromedp.Run(ctx, chromedp.Evaluate[string](cell+`.dataset.value`))
+		failed("the live reading did not reach the page in 10 s (value %q): %v", v, err)
+	}
+	t.Logf("live reading shown %v after it was sent", time.Since(sent).Round(10*time.Millisecond))
+	last, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#ioc-live').dataset.last`))
+	if last == "" {
+		t.Errorf("the live indicator has no time of the last readings")
+	}
+	// The reading went onto the station's line of the air chart.
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`(() => {
+		const u = document.querySelector('.ioc-chart[data-chart="air"]').uplot;
+		const i = u.series.findIndex((s) => (s.label || "").includes("Đông Ba"));
+		const ys = u.data[i].filter((y) => y !== null);
+		return ys[ys.length - 1];
+	})()`))
+	if err != nil || got != 123.4 {
+		failed("the air chart's Đông Ba line ends with %v, %v; want 123.4", got, err)
+	}
+	// No reload happened: the page is the one signed in to.
+	if nav, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`performance.getEntriesByType('navigation').length`)); nav != 1 {
+		t.Errorf("navigations = %d", nav)
+	}
+
+	// A river over alarm level III raises alarms that appear at once; the
+	// operator acknowledges one from the list.
+	const gauge = "urn:ngsi-ld:FloodMonitoring:hue-kim-long"
+	body := fmt.Sprintf(`{"currentLevel":{"type":"Property","value":3.6,"observedAt":%q}}`, time.Now().UTC().Format(time.RFC3339))
+	if st := ngsi("POST", "/ngsi-ld/v1/entities/"+gauge+"/attrs", body); st != http.StatusNoContent {
+		t.Fatalf("river reading = %d", st)
+	}
+	poll("the critical alarm", `document.querySelector('#ioc-alarm-list li.sev-critical button[data-act="acknowledge"]') && 1`)
+	poll("the gauge coloured critical", fmt.Sprintf(`document.querySelector('#ioc-sensor-table tr[data-id=%q]').dataset.level === "critical" && 1`, gauge))
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.prompt = () => "Đã báo Ban chỉ huy PCTT", true`)); err != nil {
+		failed("prompt: %v", err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(`#ioc-alarm-list li.sev-critical button[data-act="acknowledge"]`)); err != nil {
+		failed("acknowledge: %v", err)
+	}
+	poll("the acknowledgement", `document.querySelector('#ioc-alarm-list li.sev-critical.acknowledged') && 1`)
+	// The alarm opened a case: the case event brings it onto the map and
+	// into the heat of reports.
+	poll("the alarm's case on the map", `+(document.querySelector('#ioc-map').dataset.cases || 0)`)
+	if err := chromedp.Do(ctx, chromedp.Click(`.leaflet-control-layers-overlays label:last-child input`)); err != nil {
+		failed("heat layer: %v", err)
+	}
+	poll("the heat layer", `document.querySelectorAll('#ioc-map .leaflet-heat-pane path').length`)
+
+	// A public warning: the form shows the API's field errors, then
+	// broadcasts it, and the banner shows it.
+	if err := chromedp.Do(ctx, chromedp.Click(`#ioc-warning-form button[type=submit]`)); err != nil {
+		failed("empty warning: %v", err)
+	}
+	poll("the field errors", `!document.querySelector('#ioc-warning-form [data-error-for="title"]').hidden && 1`)
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(`#ioc-warning-form input[name=title]`, "Cảnh báo lũ sông Hương"),
+		chromedp.SendKeys(`#ioc-warning-form textarea[name=body]`, "Mực nước tại Kim Long vượt báo động III; không qua các ngầm tràn."),
+		chromedp.SetValue(`#ioc-warning-form select[name=severity]`, "critical"),
+		chromedp.Click(`#ioc-warning-form button[type=submit]`),
+	); err != nil {
+		failed("warning: %v", err)
+	}
+	poll("the warning broadcast", `document.querySelector('#ioc-warning-result.success') && !document.querySelector('#ioc-warnings').hidden && document.querySelector('#ioc-warning-list').textContent.includes("Cảnh báo lũ sông Hương") && 1`)
+	screenshot(t, ctx, "ioc.png")
+
+	// A click on the map offers to open a case there; the operator's
+	// report form opens at that point.
+	href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => {
+		const m = document.getElementById('ioc-map').leafletMap;
+		m.closePopup();
+		m.fire('click', { latlng: L.latLng(16.4701, 107.5792) });
+		const a = document.querySelector('.leaflet-popup .ioc-case-link');
+		return a ? a.getAttribute('href') : '';
+	})()`))
+	if err != nil || !strings.Contains(href, "lat=16.470100") || !strings.Contains(href, "lon=107.579200") {
+		failed("case link from a map click: %q, %v", href, err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+href), chromedp.WaitReady(`input[name=lat]`)); err != nil {
+		failed("report form: %v", err)
+	}
+	lat, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('input[name=lat]').value + ',' + document.querySelector('select[name=channel]').value`))
+	if lat != "16.470100,hotline" {
+		t.Errorf("report form opened from the map: %q; want the point and the hotline channel", lat)
+	}
+
+	// The video wall: the same page, large, one sector at a time.
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(base+"/ioc?wall=1&rotate=5"),
+		chromedp.WaitVisible(`.ioc-panel.current`),
+	); err != nil {
+		failed("wall: %v", err)
+	}
+	size, _ := chromedp.Run(ctx, chromedp.Evaluate[float64](`parseFloat(getComputedStyle(document.querySelector('.ioc-tile .num')).fontSize)`))
+	shown, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`[...document.querySelectorAll('.ioc-panel')].filter((p) => p.offsetParent !== null).length`))
+	form, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector('#ioc-warning-form').offsetParent !== null`))
+	if size < 28 || shown != 1 || form {
+		t.Errorf("wall: figures %vpx, %d sector panels shown, warning form shown %v; want ≥ 28px, 1, false", size, shown, form)
+	}
+	screenshot(t, ctx, "ioc-wall.png")
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/cityops/cityops"
+	"github.com/cityops/cityops/alarm"
 	"github.com/cityops/cityops/auth"
 	"github.com/cityops/cityops/demo"
 	cityhttp "github.com/cityops/cityops/http"
@@ -52,6 +53,7 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 	warnBefore := fs.Duration("warn-before", 4*time.Hour, "warn the handling agency this long before a deadline")
 	escalateAfter := fs.Duration("escalate-after", 24*time.Hour, "tell the centre when a report is still overdue this long after its deadline")
 	dupRadius := fs.Float64("duplicate-radius", 50, "`metres` within which open reports of the same category are offered as duplicates")
+	population := fs.Int("population", 0, "the city's `population`, for indicators per 100,000 inhabitants (0: those indicators are left out)")
 	dupDays := fs.Int("duplicate-days", 30, "`days` back that open reports are offered as duplicates")
 	calendar := fs.String("calendar", "", "working-hours calendar `file` (JSON: zone, week, holidays, work_days); default: Vietnam's week and public holidays")
 	contextDir := fs.String("contexts", "", "JSON-LD contexts NGSI-LD clients may name, as `BASE-URL=DIRECTORY[,…]`: DIRECTORY/x.jsonld is served for BASE-URL/x.jsonld (the server fetches none)")
@@ -110,8 +112,8 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 		// (docs/benchmarks.md). GOGC in the environment overrides it.
 		debug.SetGCPercent(400)
 	}
-	if *confirmDays < 1 || *reopenDays < 1 || *dupDays < 1 || *dupRadius <= 0 || *dupRadius > 5000 || *warnBefore < 0 || *escalateAfter < 0 {
-		problems = append(problems, "-confirm-days, -reopen-days, -duplicate-days: at least 1; -duplicate-radius: 1 to 5000 metres; durations not negative")
+	if *confirmDays < 1 || *reopenDays < 1 || *dupDays < 1 || *dupRadius <= 0 || *dupRadius > 5000 || *warnBefore < 0 || *escalateAfter < 0 || *population < 0 {
+		problems = append(problems, "-confirm-days, -reopen-days, -duplicate-days: at least 1; -duplicate-radius: 1 to 5000 metres; durations and -population not negative")
 	}
 	if *mqttConns < 1 || *mqttConns > 64 {
 		problems = append(problems, "-mqtt-connections: 1 to 64")
@@ -195,13 +197,34 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 	subs := &notify.Notifier{Store: db, Entities: db, Contexts: contexts, Log: log}
 	db.OnEntityChange(subs.EntityChanged)
 	reg.MustRegister(subs.Collectors()...)
+	// The operations centre: its screens' live stream, and alarms and
+	// warnings published as NGSI-LD Alert entities.
+	live := notify.NewLiveHub(500 * time.Millisecond)
+	db.OnEntityChange(live.EntityChanged)
+	db.OnAlarmChange(live.AlarmChanged)
+	db.OnWarning(live.WarningChanged)
+	alerts := notify.NewAlertPublisher(db, log)
+	db.OnAlarmChange(alerts.AlarmChanged)
+	db.OnWarning(alerts.WarningChanged)
+	// Alarm rules watch every committed entity write.
+	engine := alarm.New(db, alarm.Options{Logger: log, InArea: func(lat, lon float64, area string) bool {
+		ok, err := db.InArea(ctx, lat, lon, area)
+		return err == nil && ok
+	}})
+	db.OnEntityChange(engine.Listen)
+	registerAlarmMetrics(reg, engine)
 	srv, err := cityhttp.NewServer(cityhttp.Services{
 		Areas: db, Sectors: db, Agencies: db, Categories: db, Users: db, Auth: db, Ping: db.Ping,
 		Reports: db, Routing: db, Outbox: db, Events: hub, Stats: db, Entities: db, Contexts: contexts, Devices: db, Retention: db,
-		Subscriptions: subs, Alarms: db, Warnings: db,
+		Subscriptions: subs, Alarms: db, Warnings: db, IOC: db, KPI: db, Live: live,
 	}, cityhttp.Config{
 		Addr: *addr, SecureCookies: *secure, MaxBodyBytes: *maxBody, TemplateDir: *templates, Registry: reg,
-		Media: &media.Store{Dir: filepath.Join(dbf.data, "media")},
+		Media: &media.Store{Dir: filepath.Join(dbf.data, "media")}, Population: *population,
+		RulesChanged: func(ctx context.Context) {
+			if err := engine.Reload(cityops.NewContextWithActor(ctx, cityops.SystemActor())); err != nil {
+				log.Error("reload alarm rules", "err", err)
+			}
+		},
 	}, cat, log)
 	if err != nil {
 		return fail(env.Stderr, exitError, err)
@@ -282,7 +305,15 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 			}
 		}
 	}()
-	wg.Add(4)
+	wg.Add(7)
+	go func() {
+		defer wg.Done()
+		if err := engine.Run(cityops.NewContextWithActor(bg, cityops.SystemActor())); err != nil {
+			log.Error("alarm engine", "err", err)
+		}
+	}()
+	go func() { defer wg.Done(); live.Run(bg, hub) }()
+	go func() { defer wg.Done(); alerts.Run(bg) }()
 	go func() { defer wg.Done(); hub.Run(bg) }()
 	go func() { defer wg.Done(); subs.Run(bg) }()
 	go func() { defer wg.Done(); notify.Timers(bg, db, time.Minute, log) }()
@@ -421,4 +452,20 @@ func printLogins(env *Env, url, path string) {
 	}
 	fmt.Fprintf(env.Stdout, "\nHuế demo — sign in at %s/login with one of these (role, e-mail, password):\n\n%s\n"+
 		"(kept in %s; area boundaries in the demo are approximate)\n", url, b, path)
+}
+
+// registerAlarmMetrics exposes the alarm engine's counters.
+func registerAlarmMetrics(reg *prometheus.Registry, e *alarm.Engine) {
+	counter := func(name, help string, f func(alarm.Stats) uint64) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 { return float64(f(e.Stats())) }))
+	}
+	counter("cityops_alarm_changes_total", "Entity changes the alarm engine evaluated.", func(s alarm.Stats) uint64 { return s.Changes })
+	counter("cityops_alarm_readings_total", "Readings evaluated against a rule (one per rule and reading).", func(s alarm.Stats) uint64 { return s.Readings })
+	counter("cityops_alarm_raised_total", "Alarm conditions met (new alarms and repeats).", func(s alarm.Stats) uint64 { return s.Raised })
+	counter("cityops_alarm_ended_total", "Alarm conditions that ended.", func(s alarm.Stats) uint64 { return s.Ended })
+	counter("cityops_alarm_failed_total", "Alarm transitions given up after the database failed.", func(s alarm.Stats) uint64 { return s.Failed })
+	counter("cityops_alarm_dropped_total", "Entity changes dropped because the alarm engine's queue was full.", func(s alarm.Stats) uint64 { return s.Dropped })
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cityops_alarm_rules", Help: "Alarm rules the engine evaluates."},
+		func() float64 { return float64(e.Stats().Rules) }))
 }

@@ -163,3 +163,7 @@
     });
   });
 })();
+
+// Printable pages (the weekly report) print from a button: no inline
+// handlers under the Content-Security-Policy.
+document.querySelectorAll("[data-print]").forEach((b) => b.addEventListener("click", () => window.print()));

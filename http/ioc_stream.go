@@ -1,0 +1,131 @@
+package http
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/cityops/cityops"
+	"github.com/cityops/cityops/ngsild/jsonld"
+)
+
+// alarmInScope mirrors storage's alarm scope for live events: the centre,
+// the steering board and administrators see every alarm; agency staff
+// their agency's; a ward officer without an agency those in their ward.
+func alarmInScope(a *cityops.Actor, l *cityops.Alarm) bool {
+	switch {
+	case a == nil:
+		return false
+	case a.System:
+		return true
+	case a.APIKey != nil:
+		return a.APIKey.Agency == "" || a.APIKey.Agency == l.Agency
+	}
+	u := a.User
+	switch u.Role {
+	case cityops.RoleOperator, cityops.RoleSteering, cityops.RoleAdmin:
+		return true
+	case cityops.RoleWardOfficer:
+		if u.AgencyCode != "" {
+			return l.Agency == u.AgencyCode
+		}
+		return u.AreaCode != "" && l.Area == u.AreaCode
+	}
+	return u.AgencyCode != "" && l.Agency == u.AgencyCode
+}
+
+type liveReading struct {
+	ID     string             `json:"id"`
+	Type   string             `json:"type"`
+	At     time.Time          `json:"at"`
+	Values map[string]float64 `json:"values"`
+}
+
+// handleIOCStream is the dashboard's Server-Sent Events stream: alarms and
+// warnings as they change, case events, and the sector sensors' readings
+// in batches. After a reconnect the page reloads its figures, so missed
+// events need no replay.
+func (s *Server) handleIOCStream(w http.ResponseWriter, r *http.Request) error {
+	if s.Live == nil {
+		return cityops.Errorf(cityops.EUNAVAILABLE, "the live stream is not running")
+	}
+	actor := cityops.ActorFromContext(r.Context())
+	rc := http.NewResponseController(w)
+	rc.SetWriteDeadline(time.Time{})
+	live, leave := s.Live.Subscribe()
+	defer leave()
+	core := jsonld.Core()
+	types := map[string]string{}
+	for _, k := range sensorKinds {
+		types[core.ExpandTerm(k.Type)] = k.Type
+	}
+
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprint(w, "retry: 2000\n\nevent: hello\ndata: {}\n\n")
+	rc.Flush()
+	write := func(event string, v any) {
+		b, _ := json.Marshal(v)
+		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, b)
+	}
+	beat := time.NewTicker(15 * time.Second)
+	defer beat.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return nil
+		case <-s.closing:
+			return nil
+		case <-beat.C:
+			fmt.Fprint(w, ": keep-alive\n\n")
+		case e := <-live:
+			switch e.Kind {
+			case "alarm":
+				if !alarmInScope(actor, e.Alarm) {
+					continue
+				}
+				write("alarm", struct {
+					*cityops.Alarm
+					Action string `json:"action"`
+				}{compactAlarm(e.Alarm), e.Action})
+			case "warning":
+				write("warning", e.Warning)
+			case "case":
+				if !inScope(actor, e.Case) {
+					continue
+				}
+				write("case", e.Case)
+			case "readings":
+				out := make([]liveReading, 0, len(e.Readings))
+				for _, rd := range e.Readings {
+					short, ok := types[rd.Type]
+					if !ok || rd.Tenant != "" {
+						continue
+					}
+					lr := liveReading{ID: rd.ID, Type: short, At: rd.At, Values: map[string]float64{}}
+					for name, v := range rd.Values {
+						lr.Values[core.CompactIRI(name)] = v
+					}
+					out = append(out, lr)
+				}
+				if len(out) == 0 {
+					continue
+				}
+				slices.SortFunc(out, func(a, b liveReading) int {
+					if a.ID < b.ID {
+						return -1
+					}
+					return 1
+				})
+				write("readings", out)
+			}
+		}
+		if err := rc.Flush(); err != nil {
+			return nil
+		}
+	}
+}

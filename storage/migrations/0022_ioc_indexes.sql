@@ -1,0 +1,2 @@
+-- The operations centre counts the reports resolved today.
+create index reports_resolved on reports (resolved_at);

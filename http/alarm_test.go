@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cityops/cityops"
 	"github.com/cityops/cityops/demo"
@@ -72,7 +73,16 @@ func TestAlarmAPI(t *testing.T) {
 			t.Fatalf("CSV import: %d %s", res.StatusCode, body)
 		}
 
-		// An alarm, then its list, its page and its actions.
+		// An alarm, then its list, its page and its actions. The hospital
+		// reported its occupancy twice in the last hours.
+		for i, v := range []float64{88.5, 93} {
+			at := time.Now().UTC().Add(time.Duration(i-2) * time.Hour).Format(time.RFC3339)
+			e := &cityops.Entity{ID: "urn:ngsi-ld:Building:hue-bv-trung-uong-hue", Type: stored.EntityType, Attrs: map[string][]cityops.Attr{
+				stored.Attr: {{"type": "Property", "value": v, "unitCode": "P1", "observedAt": at}}}}
+			if errs, err := db.UpsertEntities(sysCtx(), "", []*cityops.Entity{e}, false); err != nil || len(errs) > 0 {
+				t.Fatal(err, errs)
+			}
+		}
 		l, err := db.RaiseAlarm(sysCtx(), &cityops.AlarmRaise{Rule: stored, EntityID: "urn:ngsi-ld:Building:hue-bv-trung-uong-hue",
 			EntityType: stored.EntityType, Value: 93, Message: "Công suất giường bệnh 93%", Lat: ptr(16.4607), Lon: ptr(107.5870)})
 		if err != nil {
@@ -84,6 +94,30 @@ func TestAlarmAPI(t *testing.T) {
 		}
 		if res, body := ts.do("GET", "/api/v1/alarms?severity=huge", op, ""); res.StatusCode != http.StatusBadRequest || !strings.Contains(body, "severity") {
 			t.Fatalf("bad severity: %d %s", res.StatusCode, body)
+		}
+		// The case the alarm opened shows it, with the readings behind it.
+		if l.Report == "" {
+			t.Fatal("the rule's category opened no case")
+		}
+		res, body = ts.do("GET", "/staff/reports/"+l.Report, op, "")
+		if res.StatusCode != http.StatusOK || !strings.Contains(body, fmt.Sprintf(`data-readings="/api/v1/alarms/%d/readings?hours=24"`, l.ID)) ||
+			!strings.Contains(body, "Công suất giường bệnh 93%") || !strings.Contains(body, "uPlot.iife.min.js") {
+			t.Fatalf("case page: %d", res.StatusCode)
+		}
+		res, body = ts.do("GET", fmt.Sprintf("/api/v1/alarms/%d/readings", l.ID), op, "")
+		var rd struct {
+			Attr      string       `json:"attr"`
+			Unit      string       `json:"unit"`
+			Points    [][2]float64 `json:"points"`
+			Threshold *float64     `json:"threshold"`
+		}
+		json.Unmarshal([]byte(body), &rd)
+		if res.StatusCode != http.StatusOK || rd.Attr != "bedOccupancyRate" || rd.Unit != "P1" || len(rd.Points) != 2 ||
+			rd.Points[0][1] != 88.5 || rd.Points[1][1] != 93 || rd.Threshold == nil || *rd.Threshold != 90 {
+			t.Fatalf("readings: %d %s", res.StatusCode, body)
+		}
+		if res, _ := ts.do("GET", fmt.Sprintf("/api/v1/alarms/%d/readings?hours=0", l.ID), op, ""); res.StatusCode != http.StatusBadRequest {
+			t.Fatalf("hours=0: %d", res.StatusCode)
 		}
 		other := ts.signIn(cityops.RoleAgencyHead, "SXD", "")
 		if res, _ := ts.do("GET", fmt.Sprintf("/api/v1/alarms/%d", l.ID), other, ""); res.StatusCode != http.StatusNotFound {

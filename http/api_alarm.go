@@ -3,8 +3,10 @@ package http
 import (
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cityops/cityops"
 	"github.com/cityops/cityops/ngsild/jsonld"
@@ -254,5 +256,61 @@ func (s *Server) handleWarningWithdraw(w http.ResponseWriter, r *http.Request) e
 		return err
 	}
 	writeJSON(w, http.StatusOK, wr)
+	return nil
+}
+
+type alarmReadings struct {
+	Alarm  int64        `json:"alarm"`
+	Entity string       `json:"entity"`
+	Attr   string       `json:"attr"`
+	Unit   string       `json:"unit,omitempty"`
+	From   time.Time    `json:"from"`
+	To     time.Time    `json:"to"`
+	Points [][2]float64 `json:"points"` // unix seconds, value
+	// Threshold is the rule's level, drawn beside the readings.
+	Threshold *float64 `json:"threshold,omitempty"`
+}
+
+// handleAlarmReadings gives the readings behind an alarm: its entity's
+// attribute over the last ?hours (24 by default, up to 5,000 readings),
+// for the case the alarm opened and the alarm's page.
+func (s *Server) handleAlarmReadings(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	var v cityops.Validation
+	hours := queryInt(r, &v, "hours", 24, 1, 24*31)
+	if err := v.Err(); err != nil {
+		return err
+	}
+	l, err := s.Alarms.FindAlarm(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	to := time.Now()
+	out := alarmReadings{Alarm: l.ID, Entity: l.EntityID, Attr: jsonld.Core().CompactIRI(l.Attr), From: to.Add(-time.Duration(hours) * time.Hour),
+		To: to, Points: [][2]float64{}}
+	if rule, err := s.Alarms.FindAlarmRule(r.Context(), l.Rule); err == nil && rule.Kind == cityops.RuleThreshold {
+		out.Threshold = &rule.Value
+	}
+	if l.Attr != "" { // a silence has no readings to show
+		// Reading entities needs data:read, which every role that reads
+		// alarms holds; the entity is read as the caller.
+		insts, err := s.Entities.History(r.Context(), l.Tenant, l.EntityID, l.Attr, out.From, to, 5000, true)
+		if err != nil && cityops.ErrorCode(err) != cityops.ENOTFOUND {
+			return err
+		}
+		for _, in := range insts {
+			if f, ok := in.Value.Number(); ok {
+				out.Points = append(out.Points, [2]float64{float64(in.ObservedAt.Unix()), f})
+				if u, ok := in.Value["unitCode"].(string); ok {
+					out.Unit = u
+				}
+			}
+		}
+		sort.Slice(out.Points, func(i, j int) bool { return out.Points[i][0] < out.Points[j][0] })
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }

@@ -122,6 +122,7 @@ func (s *Server) registerRoutes() {
 	s.route("DELETE /api/v1/alarm-rules/{code}", P.PermRulesWrite, s.handleRuleDelete)
 	s.route("GET /api/v1/alarms", P.PermAlarmsRead, s.handleAlarmIndex)
 	s.route("GET /api/v1/alarms/{id}", P.PermAlarmsRead, s.handleAlarmView)
+	s.route("GET /api/v1/alarms/{id}/readings", P.PermAlarmsRead, s.handleAlarmReadings)
 	s.route("POST /api/v1/alarms/{id}/actions", P.PermAlarmsAct, s.handleAlarmAct)
 	s.route("GET /api/v1/warnings", P.PermPublic, s.handleWarningIndex)
 	s.route("POST /api/v1/warnings", P.PermWarningsWrite, s.handleWarningCreate)

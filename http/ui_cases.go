@@ -130,6 +130,9 @@ type casePage struct {
 	Message  string
 	Done     string
 	Points   string // the report's point for the map, as JSON
+	// Alarms are the alarms that opened the case, for viewers who may
+	// read alarms: the page draws their readings.
+	Alarms []*cityops.Alarm
 }
 
 func (s *Server) casePage(r *http.Request, tracking string) (*casePage, error) {
@@ -156,6 +159,15 @@ func (s *Server) casePage(r *http.Request, tracking string) (*casePage, error) {
 	if rep.Lat != nil {
 		b, _ := json.Marshal([]map[string]any{{"t": rep.Tracking, "lat": *rep.Lat, "lon": *rep.Lon, "s": rep.Status, "o": rep.Overdue(p.Now)}})
 		p.Points = string(b)
+	}
+	if s.Alarms != nil && rep.Channel == cityops.ChannelSensor && cityops.ActorFromContext(ctx).Can(cityops.PermAlarmsRead) {
+		alarms, _, err := s.Alarms.FindAlarms(ctx, cityops.AlarmFilter{Report: &rep.Tracking, Limit: 20})
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range alarms {
+			p.Alarms = append(p.Alarms, compactAlarm(l))
+		}
 	}
 	return p, nil
 }

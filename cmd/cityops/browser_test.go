@@ -446,6 +446,7 @@ func TestBrowserIOC(t *testing.T) {
 		failed("acknowledge: %v", err)
 	}
 	poll("the acknowledgement", `document.querySelector('#ioc-alarm-list li.sev-critical.acknowledged') && 1`)
+	caseURL, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.querySelector('#ioc-alarm-list li.sev-critical a[href^="/staff/reports/"]') || {}).getAttribute?.call(document.querySelector('#ioc-alarm-list li.sev-critical a[href^="/staff/reports/"]'), 'href') || ''`))
 	// The alarm opened a case: the case event brings it onto the map and
 	// into the heat of reports.
 	poll("the alarm's case on the map", `+(document.querySelector('#ioc-map').dataset.cases || 0)`)
@@ -490,6 +491,15 @@ func TestBrowserIOC(t *testing.T) {
 	if lat != "16.470100,hotline" {
 		t.Errorf("report form opened from the map: %q; want the point and the hotline channel", lat)
 	}
+
+	// The case the alarm opened draws the river readings behind it.
+	if caseURL == "" {
+		failed("the critical alarm has no link to its case")
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+caseURL), chromedp.WaitVisible(`.case-alarm`)); err != nil {
+		failed("case page: %v", err)
+	}
+	poll("the alarm's readings on the case", `document.querySelector('.alarm-chart canvas') && +document.querySelector('.alarm-chart').dataset.points`)
 
 	// The video wall: the same page, large, one sector at a time.
 	if err := chromedp.Do(ctx,

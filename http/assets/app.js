@@ -167,3 +167,39 @@
 // Printable pages (the weekly report) print from a button: no inline
 // handlers under the Content-Security-Policy.
 document.querySelectorAll("[data-print]").forEach((b) => b.addEventListener("click", () => window.print()));
+
+// The readings behind an alarm, on the case it opened: a line of the
+// entity's attribute over the last day with the rule's threshold,
+// refreshed every 15 seconds while the page is open.
+// uPlot loads after this script (both deferred), so the charts start once
+// the document is ready.
+document.addEventListener("DOMContentLoaded", () => document.querySelectorAll("[data-readings]").forEach((el) => {
+  if (typeof uPlot === "undefined") return;
+  let plot = null;
+  async function draw() {
+    const res = await fetch(el.dataset.readings, { headers: { Accept: "application/json" } });
+    if (!res.ok) return;
+    const d = await res.json();
+    const xs = d.points.map((p) => p[0]);
+    const ys = d.points.map((p) => p[1]);
+    el.dataset.points = String(xs.length);
+    if (!xs.length) {
+      el.textContent = el.dataset.empty;
+      return;
+    }
+    const data = [xs, ys];
+    const series = [{}, { label: el.dataset.label + (d.unit ? " (" + d.unit + ")" : ""), stroke: "#1d4ed8", width: 2 }];
+    if (d.threshold !== undefined && d.threshold !== null) {
+      data.push(xs.map(() => d.threshold));
+      series.push({ label: "⚠", stroke: "#b91c1c", dash: [6, 4], width: 1 });
+    }
+    if (plot) {
+      plot.setData(data);
+      return;
+    }
+    el.textContent = "";
+    plot = new uPlot({ width: Math.max(el.clientWidth, 300), height: 220, series: series, scales: { x: { time: true } } }, data, el);
+  }
+  draw();
+  setInterval(draw, 15000);
+}));

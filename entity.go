@@ -334,6 +334,12 @@ type EntityChange struct {
 	Attrs []string
 	// NewAttrs are those of Attrs the entity did not have before.
 	NewAttrs []string
+	// Writes are the updates of the entity that came together in one
+	// transaction, in the order they came, each with only what it wrote;
+	// set when there were several (a sensor's readings batched together),
+	// so that a listener that needs every reading, not only the newest
+	// (the alarm engine), sees them all.
+	Writes []*Entity
 	Created  bool
 	Deleted  bool
 	At       time.Time

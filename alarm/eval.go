@@ -2,6 +2,7 @@ package alarm
 
 import (
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -169,11 +170,19 @@ func (ev *evaluator) seed(r *rule, seen []cityops.EntitySeen) {
 	}
 }
 
-// evaluate applies one entity change to the rules of its type.
+// evaluate applies one entity change to the rules of its type: each of
+// the updates that came together in it first, oldest reading first, then
+// the entity as it stands (whose newest values the rules have then seen
+// already, so nothing counts twice).
 func (ev *evaluator) evaluate(c *cityops.EntityChange) {
 	g := ev.groups[c.Type]
 	if g == nil || isAlert(c.Type) {
 		return
+	}
+	if len(c.Writes) > 1 && !c.Deleted && c.Entity != nil {
+		for _, w := range byObservedAt(c.Writes) {
+			ev.evaluate(fragment(c, w))
+		}
 	}
 	key := stateKey{c.Tenant, c.ID}
 	if c.Deleted {
@@ -443,3 +452,40 @@ func entityPoint(e *cityops.Entity) (lat, lon float64, ok bool) {
 }
 
 func validPoint(lat, lon float64) bool { return lat >= -90 && lat <= 90 && lon >= -180 && lon <= 180 }
+
+// byObservedAt orders updates by the newest observedAt each carries
+// (updates without one keep their place).
+func byObservedAt(ws []*cityops.Entity) []*cityops.Entity {
+	out := append([]*cityops.Entity(nil), ws...)
+	at := func(e *cityops.Entity) time.Time {
+		var t time.Time
+		for _, l := range e.Attrs {
+			for _, a := range l {
+				if o, ok := a.ObservedAt(); ok && o.After(t) {
+					t = o
+				}
+			}
+		}
+		return t
+	}
+	sort.SliceStable(out, func(i, j int) bool { return at(out[i]).Before(at(out[j])) })
+	return out
+}
+
+// fragment is one update of a batched change as a change of its own: the
+// attributes it wrote, with the entity's location and name (which rules
+// by area and messages need) from the entity as it stands.
+func fragment(c *cityops.EntityChange, w *cityops.Entity) *cityops.EntityChange {
+	e := &cityops.Entity{ID: c.ID, Type: c.Type, Tenant: c.Tenant, Attrs: make(map[string][]cityops.Attr, len(w.Attrs)+2)}
+	names := make([]string, 0, len(w.Attrs))
+	for name, l := range w.Attrs {
+		e.Attrs[name] = l
+		names = append(names, name)
+	}
+	for _, keep := range []string{cityops.LocationAttr, nameAttr} {
+		if _, ok := e.Attrs[keep]; !ok && c.Entity.Attrs[keep] != nil {
+			e.Attrs[keep] = c.Entity.Attrs[keep]
+		}
+	}
+	return &cityops.EntityChange{Tenant: c.Tenant, ID: c.ID, Type: c.Type, Entity: e, Attrs: names, At: c.At}
+}

@@ -259,6 +259,9 @@ func (d *DB) upsertBatchOnce(ctx context.Context, tx *Tx, tenant string, list []
 				tx.values[len(tx.values)-1].overwrite = true
 			}
 		}
+		if len(p.adds) > 1 {
+			tx.changes[len(tx.changes)-1].Writes = p.adds
+		}
 	}
 	return again, tx.writeHistory(ctx, instances)
 }

@@ -52,7 +52,10 @@ type Stats struct {
 	Ended    uint64 // ends the Store took (whether or not they cleared an alarm)
 	Failed   uint64 // transitions given up after the Store failed them
 	Dropped  uint64 // entity changes dropped because the queue was full
-	Rules    uint64 // enabled rules being evaluated
+	// Queued and Writing are the entity changes waiting to be evaluated
+	// and the transitions waiting for the Store, now.
+	Queued, Writing int
+	Rules           uint64 // enabled rules being evaluated
 }
 
 // Retries of a transition the Store failed, and the first wait between
@@ -265,7 +268,15 @@ func (e *Engine) Reload(ctx context.Context) error {
 
 // Stats returns the counters.
 func (e *Engine) Stats() Stats {
+	e.qmu.Lock()
+	queued := len(e.queue)
+	e.qmu.Unlock()
+	e.wmu.Lock()
+	writing := len(e.writes)
+	e.wmu.Unlock()
 	return Stats{
+		Queued:   queued,
+		Writing:  writing,
 		Changes:  e.n.changes.Load(),
 		Readings: e.n.readings.Load(),
 		Raised:   e.n.raised.Load(),

@@ -184,4 +184,12 @@ func (s *Server) registerRoutes() {
 	s.route("GET /ioc/kpi.xlsx", P.PermIOC, s.handleKPIExport)
 	s.route("GET /ioc/kpi.csv", P.PermIOC, s.handleKPIExport)
 	s.route("GET /ioc/weekly", P.PermIOC, s.handleWeekly)
+	s.route("GET /ioc/rules", P.PermAlarmsRead, s.handleRulesPage)
+	s.route("GET /ioc/rules.csv", P.PermAlarmsRead, s.handleRulesCSV)
+	s.route("POST /ioc/rules/import", P.PermRulesWrite, s.handleRulesImport)
+	s.route("GET /ioc/rules/new", P.PermRulesWrite, s.handleRuleNew)
+	s.route("GET /ioc/rules/{code}", P.PermAlarmsRead, s.handleRulePage)
+	s.route("POST /ioc/rules/{code}", P.PermRulesWrite, s.handleRuleSubmit)
+	s.route("POST /ioc/rules/{code}/toggle", P.PermRulesWrite, s.handleRuleToggle)
+	s.route("POST /ioc/rules/{code}/delete", P.PermRulesWrite, s.handleRuleRemove)
 }

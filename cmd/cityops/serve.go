@@ -468,4 +468,8 @@ func registerAlarmMetrics(reg *prometheus.Registry, e *alarm.Engine) {
 	counter("cityops_alarm_dropped_total", "Entity changes dropped because the alarm engine's queue was full.", func(s alarm.Stats) uint64 { return s.Dropped })
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cityops_alarm_rules", Help: "Alarm rules the engine evaluates."},
 		func() float64 { return float64(e.Stats().Rules) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cityops_alarm_queue_depth",
+		Help: "Entity changes waiting for the alarm engine."}, func() float64 { return float64(e.Stats().Queued) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cityops_alarm_write_queue_depth",
+		Help: "Alarm transitions waiting to be written to the database."}, func() float64 { return float64(e.Stats().Writing) }))
 }

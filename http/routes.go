@@ -128,13 +128,13 @@ func (s *Server) registerRoutes() {
 	s.route("POST /api/v1/warnings", P.PermWarningsWrite, s.handleWarningCreate)
 	s.route("POST /api/v1/warnings/{id}/withdraw", P.PermWarningsWrite, s.handleWarningWithdraw)
 
-	s.route("GET /api/v1/ioc/summary", P.PermIOC, s.handleIOCSummary)
-	s.route("GET /api/v1/ioc/breakdown", P.PermIOC, s.handleIOCBreakdown)
-	s.route("GET /api/v1/ioc/cases.geojson", P.PermIOC, s.handleIOCCases)
-	s.route("GET /api/v1/ioc/heat", P.PermIOC, s.handleIOCHeat)
-	s.route("GET /api/v1/ioc/sensors.geojson", P.PermIOC, s.handleIOCSensors)
-	s.route("GET /api/v1/ioc/sectors", P.PermIOC, s.handleIOCSectors)
-	s.route("GET /api/v1/ioc/series", P.PermIOC, s.handleIOCSeries)
+	s.route("GET /api/v1/ioc/summary", P.PermIOC, s.cached(s.handleIOCSummary))
+	s.route("GET /api/v1/ioc/breakdown", P.PermIOC, s.cached(s.handleIOCBreakdown))
+	s.route("GET /api/v1/ioc/cases.geojson", P.PermIOC, s.cached(s.handleIOCCases))
+	s.route("GET /api/v1/ioc/heat", P.PermIOC, s.cached(s.handleIOCHeat))
+	s.route("GET /api/v1/ioc/sensors.geojson", P.PermIOC, s.cached(s.handleIOCSensors))
+	s.route("GET /api/v1/ioc/sectors", P.PermIOC, s.cached(s.handleIOCSectors))
+	s.route("GET /api/v1/ioc/series", P.PermIOC, s.cached(s.handleIOCSeries))
 	s.route("GET /api/v1/ioc/stream", P.PermIOC, s.handleIOCStream)
 
 	// API: staff accounts and machine clients.

@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/cityops/cityops"
@@ -90,6 +91,9 @@ type Config struct {
 	// IngestBatch is how many observations of the bulk path go into one
 	// transaction (default 50,000).
 	IngestBatch int
+	// FigureCache is how long the dashboard's figures are kept for the
+	// other screens asking for them; 0 computes every request.
+	FigureCache time.Duration
 	// Population is the city's population, for indicators per 100,000
 	// inhabitants; 0 leaves those indicators out.
 	Population int
@@ -116,6 +120,8 @@ type Server struct {
 	closing chan struct{}
 	// snapshot caches the sector entities for the dashboard.
 	snapshot liveSnapshot
+	// figures caches the dashboard's answers (nil: off).
+	figures *figureCache
 }
 
 // Route is one entry of the route table: the pattern, the permission every
@@ -146,6 +152,15 @@ func NewServer(svc Services, cfg Config, cat *i18n.Catalog, log *slog.Logger) (*
 	}
 	s := &Server{Services: svc, Config: cfg, Catalog: cat, Log: log, mux: http.NewServeMux(), closing: make(chan struct{})}
 	s.metrics = newMetrics(cfg.Registry)
+	if cfg.FigureCache > 0 {
+		c := &figureCache{ttl: cfg.FigureCache, entries: map[string]*cachedAnswer{}}
+		s.figures = c
+		for result, n := range map[string]*atomic.Uint64{"hit": &c.hits, "miss": &c.misses} {
+			cfg.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cityops_ioc_figure_requests_total",
+				Help: "Dashboard figure requests answered from the cache (hit) or computed (miss).", ConstLabels: prometheus.Labels{"result": result}},
+				func() float64 { return float64(n.Load()) }))
+		}
+	}
 	h := sha256.New()
 	err := fs.WalkDir(assetsFS, "assets", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -239,6 +254,9 @@ func (s *Server) Open() error {
 		ErrorLog:          slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn),
 	}
 	s.srv.RegisterOnShutdown(func() { close(s.closing) })
+	if s.figures != nil && s.Live != nil {
+		go s.figures.follow(s.Live, s.closing)
+	}
 	go func() {
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.Log.Error("serve", "err", err)

@@ -53,6 +53,7 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 	warnBefore := fs.Duration("warn-before", 4*time.Hour, "warn the handling agency this long before a deadline")
 	escalateAfter := fs.Duration("escalate-after", 24*time.Hour, "tell the centre when a report is still overdue this long after its deadline")
 	dupRadius := fs.Float64("duplicate-radius", 50, "`metres` within which open reports of the same category are offered as duplicates")
+	figureCache := fs.Duration("figure-cache", 2*time.Second, "how long the operations centre's figures serve other screens before they are computed again (0: every request)")
 	population := fs.Int("population", 0, "the city's `population`, for indicators per 100,000 inhabitants (0: those indicators are left out)")
 	dupDays := fs.Int("duplicate-days", 30, "`days` back that open reports are offered as duplicates")
 	calendar := fs.String("calendar", "", "working-hours calendar `file` (JSON: zone, week, holidays, work_days); default: Vietnam's week and public holidays")
@@ -112,7 +113,7 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 		// (docs/benchmarks.md). GOGC in the environment overrides it.
 		debug.SetGCPercent(400)
 	}
-	if *confirmDays < 1 || *reopenDays < 1 || *dupDays < 1 || *dupRadius <= 0 || *dupRadius > 5000 || *warnBefore < 0 || *escalateAfter < 0 || *population < 0 {
+	if *confirmDays < 1 || *reopenDays < 1 || *dupDays < 1 || *dupRadius <= 0 || *dupRadius > 5000 || *warnBefore < 0 || *escalateAfter < 0 || *population < 0 || *figureCache < 0 {
 		problems = append(problems, "-confirm-days, -reopen-days, -duplicate-days: at least 1; -duplicate-radius: 1 to 5000 metres; durations and -population not negative")
 	}
 	if *mqttConns < 1 || *mqttConns > 64 {
@@ -219,7 +220,7 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 		Subscriptions: subs, Alarms: db, Warnings: db, IOC: db, KPI: db, Live: live,
 	}, cityhttp.Config{
 		Addr: *addr, SecureCookies: *secure, MaxBodyBytes: *maxBody, TemplateDir: *templates, Registry: reg,
-		Media: &media.Store{Dir: filepath.Join(dbf.data, "media")}, Population: *population,
+		Media: &media.Store{Dir: filepath.Join(dbf.data, "media")}, Population: *population, FigureCache: *figureCache,
 		RulesChanged: func(ctx context.Context) {
 			if err := engine.Reload(cityops.NewContextWithActor(ctx, cityops.SystemActor())); err != nil {
 				log.Error("reload alarm rules", "err", err)

@@ -95,3 +95,22 @@ func TestFigureCache(t *testing.T) {
 		}
 	})
 }
+
+// TestTiles: an online basemap is opt-in, and its origin is the only one
+// the Content-Security-Policy adds for images.
+func TestTiles(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
+		ts := newTestServer(t, db)
+		op := ts.signIn(cityops.RoleOperator, "", "")
+		res, body := ts.do("GET", "/ioc", op, "")
+		if res.StatusCode != http.StatusOK || !strings.Contains(body, `data-tiles=""`) ||
+			!strings.Contains(res.Header.Get("Content-Security-Policy"), "img-src 'self' data:;") {
+			t.Fatalf("offline by default: %d %s", res.StatusCode, res.Header.Get("Content-Security-Policy"))
+		}
+		ts.Server.TileURL = "https://tiles.hue.gov.vn/{z}/{x}/{y}.png"
+		res, body = ts.do("GET", "/ioc", op, "")
+		if !strings.Contains(body, `data-tiles="https://tiles.hue.gov.vn/{z}/{x}/{y}.png"`) {
+			t.Fatalf("tiles not on the map: %d", res.StatusCode)
+		}
+	})
+}

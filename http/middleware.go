@@ -141,11 +141,18 @@ func uploadPath(p string) bool {
 
 // securityHeaders sets the headers every response carries. Pages load
 // scripts and styles only from this server; nothing may frame them.
-func securityHeaders(next http.Handler) http.Handler {
+// A map tile server (-tiles), when configured, is the one other origin
+// images may come from.
+func securityHeaders(next http.Handler, tileOrigin string) http.Handler {
+	img := "img-src 'self' data:"
+	if tileOrigin != "" {
+		img += " " + tileOrigin
+	}
+	csp := "default-src 'self'; " + img + "; style-src 'self'; script-src 'self'; " +
+		"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "+
-			"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'")
+		h.Set("Content-Security-Policy", csp)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "same-origin")

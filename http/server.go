@@ -16,8 +16,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -91,6 +93,10 @@ type Config struct {
 	// IngestBatch is how many observations of the bulk path go into one
 	// transaction (default 50,000).
 	IngestBatch int
+	// TileURL is a map tile server's URL template for the dashboard
+	// ("https://tiles.example.vn/{z}/{x}/{y}.png"); empty draws the map
+	// offline from the area boundaries alone.
+	TileURL string
 	// FigureCache is how long the dashboard's figures are kept for the
 	// other screens asking for them; 0 computes every request.
 	FigureCache time.Duration
@@ -231,7 +237,7 @@ func (s *Server) Handler() http.Handler {
 	}))
 	h = cop.Handler(h)
 	h = s.limitBody(h)
-	h = securityHeaders(h)
+	h = securityHeaders(h, tileOrigin(s.TileURL))
 	h = s.accessLog(h)
 	h = s.recoverPanics(h)
 	return h
@@ -301,4 +307,14 @@ func (s *Server) parseTemplates() (*template.Template, error) {
 		return nil, fmt.Errorf("templates: %w", err)
 	}
 	return t, nil
+}
+
+// tileOrigin is the scheme and host of a tile URL template, for the
+// Content-Security-Policy; "" when there is none or it is not http(s).
+func tileOrigin(tmpl string) string {
+	u, err := url.Parse(strings.NewReplacer("{z}", "0", "{x}", "0", "{y}", "0", "{s}", "*").Replace(tmpl))
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
 }

@@ -36,6 +36,8 @@ type iocPage struct {
 	Levels     []string
 	CanAct     bool // acknowledge and clear alarms
 	CanWarn    bool // broadcast public warnings
+	// TileURL is the optional online basemap (-tiles).
+	TileURL string
 	// Config is what the script needs besides the endpoints: its texts in
 	// the page's language and display names.
 	Config map[string]any
@@ -145,6 +147,9 @@ func (s *Server) handleIOCPage(w http.ResponseWriter, r *http.Request) error {
 	}
 	a := cityops.ActorFromContext(ctx)
 	p.CanAct, p.CanWarn = a.Can(cityops.PermAlarmsAct), a.Can(cityops.PermWarningsWrite)
+	if tileOrigin(s.TileURL) != "" {
+		p.TileURL = s.TileURL
+	}
 
 	// The script's texts: the dashboard's own, report statuses and the
 	// handling figures' column names.

@@ -53,6 +53,7 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 	warnBefore := fs.Duration("warn-before", 4*time.Hour, "warn the handling agency this long before a deadline")
 	escalateAfter := fs.Duration("escalate-after", 24*time.Hour, "tell the centre when a report is still overdue this long after its deadline")
 	dupRadius := fs.Float64("duplicate-radius", 50, "`metres` within which open reports of the same category are offered as duplicates")
+	tiles := fs.String("tiles", "", "map tile `URL` template for the operations centre's map when it is online (https://…/{z}/{x}/{y}.png); empty draws it offline from the area boundaries")
 	figureCache := fs.Duration("figure-cache", 2*time.Second, "how long the operations centre's figures serve other screens before they are computed again (0: every request)")
 	population := fs.Int("population", 0, "the city's `population`, for indicators per 100,000 inhabitants (0: those indicators are left out)")
 	dupDays := fs.Int("duplicate-days", 30, "`days` back that open reports are offered as duplicates")
@@ -220,7 +221,7 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 		Subscriptions: subs, Alarms: db, Warnings: db, IOC: db, KPI: db, Live: live,
 	}, cityhttp.Config{
 		Addr: *addr, SecureCookies: *secure, MaxBodyBytes: *maxBody, TemplateDir: *templates, Registry: reg,
-		Media: &media.Store{Dir: filepath.Join(dbf.data, "media")}, Population: *population, FigureCache: *figureCache,
+		Media: &media.Store{Dir: filepath.Join(dbf.data, "media")}, Population: *population, FigureCache: *figureCache, TileURL: *tiles,
 		RulesChanged: func(ctx context.Context) {
 			if err := engine.Reload(cityops.NewContextWithActor(ctx, cityops.SystemActor())); err != nil {
 				log.Error("reload alarm rules", "err", err)

@@ -248,6 +248,20 @@ type AlarmRaise struct {
 	At         time.Time
 }
 
+// AlarmEnd is a condition that ended, as the evaluator reports it.
+type AlarmEnd struct {
+	Rule     string // the rule's code
+	Tenant   string
+	EntityID string
+	Value    float64
+}
+
+// AlarmTransition is a raise or an end.
+type AlarmTransition struct {
+	Raise *AlarmRaise
+	End   *AlarmEnd
+}
+
 // AlarmFilter selects alarms.
 type AlarmFilter struct {
 	Open     bool // active or acknowledged only
@@ -290,6 +304,9 @@ type AlarmService interface {
 	// rule clears automatically; it returns nil when there was none to
 	// clear.
 	EndAlarmCondition(ctx context.Context, rule, tenant, entityID string, value float64) (*Alarm, error)
+	// ApplyAlarmTransitions records several raises and ends at once (the
+	// alarm engine's), in one transaction; errs says which failed.
+	ApplyAlarmTransitions(ctx context.Context, ts []AlarmTransition) (errs []error, err error)
 	// ActOnAlarm acknowledges or clears an alarm for a staff member;
 	// ENOTFOUND, ECONFLICT when the alarm is past that, EFORBIDDEN.
 	ActOnAlarm(ctx context.Context, id int64, action, note string) (*Alarm, error)

@@ -397,16 +397,71 @@ func (e *Engine) writeLoop(ctx context.Context, stop <-chan struct{}) {
 			}
 			continue
 		}
+		var run []output
 		for _, w := range ws {
-			if w.mark {
-				e.wmu.Lock()
-				e.written = w.seq
-				close(e.progress)
-				e.progress = make(chan struct{})
-				e.wmu.Unlock()
+			if !w.mark {
+				run = append(run, w.out)
 				continue
 			}
-			e.write(wctx, stop, w.out)
+			e.writeAll(wctx, stop, run)
+			run = run[:0]
+			e.wmu.Lock()
+			e.written = w.seq
+			close(e.progress)
+			e.progress = make(chan struct{})
+			e.wmu.Unlock()
+		}
+		e.writeAll(wctx, stop, run)
+	}
+}
+
+// BatchStore is a Store that takes several transitions in one go (one
+// database transaction), which storage.DB is: on SQLite every write waits
+// for the single writer, so alarms that waited together are written
+// together.
+type BatchStore interface {
+	ApplyAlarmTransitions(ctx context.Context, ts []cityops.AlarmTransition) ([]error, error)
+}
+
+// maxBatch bounds the transitions written in one go.
+const maxBatch = 256
+
+// writeAll writes transitions in order: in batches when the Store takes
+// them, each failed one then retried on its own.
+func (e *Engine) writeAll(ctx context.Context, stop <-chan struct{}, outs []output) {
+	bs, ok := e.store.(BatchStore)
+	if !ok || len(outs) < 2 {
+		for _, o := range outs {
+			e.write(ctx, stop, o)
+		}
+		return
+	}
+	for len(outs) > 0 {
+		n := min(len(outs), maxBatch)
+		batch := outs[:n]
+		outs = outs[n:]
+		ts := make([]cityops.AlarmTransition, len(batch))
+		for i, o := range batch {
+			switch o.tr.action {
+			case raise:
+				ts[i].Raise = o.raise
+			case end:
+				ts[i].End = &cityops.AlarmEnd{Rule: o.rule.def.Code, Tenant: o.key.tenant, EntityID: o.key.id, Value: o.tr.value}
+			}
+		}
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		errs, err := bs.ApplyAlarmTransitions(actx, ts)
+		cancel()
+		for i, o := range batch {
+			if err != nil || errs[i] != nil {
+				e.write(ctx, stop, o) // on its own, with retries
+				continue
+			}
+			if o.tr.action == raise {
+				e.n.raised.Add(1)
+			} else {
+				e.n.ended.Add(1)
+			}
 		}
 	}
 }

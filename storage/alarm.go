@@ -233,75 +233,166 @@ func alarmEvent(ctx context.Context, tx *Tx, id int64, action, actor string, val
 // be opened (the category was withdrawn, say) the alarm is raised all the
 // same and its history says why there is no case.
 func (d *DB) RaiseAlarm(ctx context.Context, in *cityops.AlarmRaise) (*cityops.Alarm, error) {
-	if err := authorize(ctx, cityops.PermDataWrite); err != nil {
-		return nil, err
-	}
-	rule := in.Rule
-	var area *cityops.Area
-	if in.Lat != nil && in.Lon != nil {
-		if a, err := d.LocateArea(ctx, *in.Lat, *in.Lon, in.At); err == nil {
-			area = a
-		}
-	}
-	var out *cityops.Alarm
-	action := "raise"
-	err := d.inTx(ctx, func(tx *Tx) error {
-		l, err := scanAlarm(tx.QueryRowContext(ctx, `select `+alarmCols+alarmFrom+`
-			where l.rule_code = $1 and l.tenant = $2 and l.entity_id = $3 and l.status <> 'cleared'`+d.forUpdate("l"),
-			rule.Code, in.Tenant, in.EntityID))
-		switch {
-		case err == nil: // the condition is back while the alarm is open
-			action = "repeat"
-			if _, err := tx.ExecContext(ctx, `update alarms set count = count + 1, value = $1, message = $2, severity = $3, updated_at = $4
-				where id = $5`, in.Value, in.Message, rule.Severity, tx.now, l.ID); err != nil {
-				return fmt.Errorf("raise alarm: %w", err)
-			}
-			if err := alarmEvent(ctx, tx, l.ID, action, "system", &in.Value, ""); err != nil {
-				return err
-			}
-			out, err = d.alarmTx(ctx, tx, l.ID)
-			return err
-		case !errors.Is(err, sql.ErrNoRows):
-			return fmt.Errorf("raise alarm: %w", err)
-		}
-		var areaID, agencyID any
-		if area != nil {
-			areaID = area.ID
-		}
-		if rule.Agency != "" {
-			var id int64
-			if err := tx.QueryRowContext(ctx, `select id from agencies where code = $1`, rule.Agency).Scan(&id); err == nil {
-				agencyID = id
-			}
-		}
-		var lat, lon any
-		if in.Lat != nil && in.Lon != nil {
-			lat, lon = *in.Lat, *in.Lon
-		}
-		var id int64
-		if err := tx.QueryRowContext(ctx, `insert into alarms (rule_code, rule_name, sector, severity, status, tenant, entity_id, entity_type,
-			attr, value, message, count, lat, lon, area_id, agency_id, raised_at, updated_at)
-			values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $13, $14, $15, $16, $17) returning id`,
-			rule.Code, rule.Name, rule.Sector, rule.Severity, cityops.AlarmActive, in.Tenant, in.EntityID, in.EntityType,
-			rule.Attr, in.Value, in.Message, lat, lon, areaID, agencyID, tx.now, tx.now).Scan(&id); err != nil {
-			return fmt.Errorf("raise alarm: %w", err)
-		}
-		if err := alarmEvent(ctx, tx, id, action, "system", &in.Value, ""); err != nil {
-			return err
-		}
-		if rule.Category != "" {
-			if err := d.openAlarmCase(ctx, tx, id, in, area); err != nil {
-				return err
-			}
-		}
-		out, err = d.alarmTx(ctx, tx, id)
-		return err
-	})
+	errs, alarms, err := d.applyAlarmTransitions(ctx, []cityops.AlarmTransition{{Raise: in}})
 	if err != nil {
 		return nil, err
 	}
-	d.notifyAlarm(out, action)
-	return out, nil
+	return alarms[0], errs[0]
+}
+
+// ApplyAlarmTransitions implements cityops.AlarmService: the engine's
+// transitions in one transaction, each under a savepoint so that one that
+// fails leaves the others. On SQLite every write transaction waits for
+// the single writer (the MQTT ingest holds it for a batch at a time), so
+// one transaction for all that waited keeps alarms from queueing behind
+// each other.
+func (d *DB) ApplyAlarmTransitions(ctx context.Context, ts []cityops.AlarmTransition) ([]error, error) {
+	errs, _, err := d.applyAlarmTransitions(ctx, ts)
+	return errs, err
+}
+
+// applyAlarmTransitions is ApplyAlarmTransitions with the alarm each
+// transition changed (nil for an end that cleared nothing).
+func (d *DB) applyAlarmTransitions(ctx context.Context, ts []cityops.AlarmTransition) ([]error, []*cityops.Alarm, error) {
+	if err := authorize(ctx, cityops.PermDataWrite); err != nil {
+		return nil, nil, err
+	}
+	// Outside the transaction: where each alarm is, and whether each
+	// ending rule clears by itself (a rule deleted meanwhile does).
+	areas := make([]*cityops.Area, len(ts))
+	auto := map[string]bool{}
+	for i, t := range ts {
+		switch {
+		case t.Raise != nil:
+			in := t.Raise
+			if in.Lat != nil && in.Lon != nil {
+				if a, err := d.LocateArea(ctx, *in.Lat, *in.Lon, in.At); err == nil {
+					areas[i] = a
+				}
+			}
+		case t.End != nil:
+			if _, ok := auto[t.End.Rule]; ok {
+				continue
+			}
+			auto[t.End.Rule] = true
+			if r, err := d.FindAlarmRule(ctx, t.End.Rule); err == nil {
+				auto[t.End.Rule] = r.AutoClear
+			} else if cityops.ErrorCode(err) != cityops.ENOTFOUND {
+				return nil, nil, err
+			}
+		}
+	}
+	errs := make([]error, len(ts))
+	alarms := make([]*cityops.Alarm, len(ts))
+	type told struct {
+		l      *cityops.Alarm
+		action string
+	}
+	var changes []told
+	err := d.inTx(ctx, func(tx *Tx) error {
+		changes = changes[:0]
+		for i, t := range ts {
+			if len(ts) > 1 {
+				if _, err := tx.ExecContext(ctx, `savepoint alarm_transition`); err != nil {
+					return fmt.Errorf("savepoint: %w", err)
+				}
+			}
+			var l *cityops.Alarm
+			var action string
+			var err error
+			switch {
+			case t.Raise != nil:
+				l, action, err = d.raiseTx(ctx, tx, t.Raise, areas[i])
+			case t.End != nil:
+				l, err = d.endTx(ctx, tx, t.End, auto[t.End.Rule])
+				action = cityops.AlarmActClear
+			default:
+				err = cityops.Errorf(cityops.EINVALID, "a transition raises or ends")
+			}
+			if len(ts) > 1 {
+				stmt := `release savepoint alarm_transition`
+				if err != nil {
+					stmt = `rollback to savepoint alarm_transition`
+				}
+				if _, serr := tx.ExecContext(ctx, stmt); serr != nil {
+					return fmt.Errorf("savepoint: %w", serr)
+				}
+			} else if err != nil {
+				return err
+			}
+			errs[i] = err
+			if err == nil && l != nil {
+				alarms[i] = l
+				changes = append(changes, told{l, action})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		if len(ts) == 1 && cityops.ErrorCode(err) != cityops.EINTERNAL {
+			errs[0] = err
+			return errs, alarms, nil
+		}
+		return nil, nil, err
+	}
+	for _, c := range changes {
+		d.notifyAlarm(c.l, c.action)
+	}
+	return errs, alarms, nil
+}
+
+// raiseTx records a condition met inside tx.
+func (d *DB) raiseTx(ctx context.Context, tx *Tx, in *cityops.AlarmRaise, area *cityops.Area) (*cityops.Alarm, string, error) {
+	rule := in.Rule
+	l, err := scanAlarm(tx.QueryRowContext(ctx, `select `+alarmCols+alarmFrom+`
+		where l.rule_code = $1 and l.tenant = $2 and l.entity_id = $3 and l.status <> 'cleared'`+d.forUpdate("l"),
+		rule.Code, in.Tenant, in.EntityID))
+	switch {
+	case err == nil: // the condition is back while the alarm is open
+		if _, err := tx.ExecContext(ctx, `update alarms set count = count + 1, value = $1, message = $2, severity = $3, updated_at = $4
+			where id = $5`, in.Value, in.Message, rule.Severity, tx.now, l.ID); err != nil {
+			return nil, "", fmt.Errorf("raise alarm: %w", err)
+		}
+		if err := alarmEvent(ctx, tx, l.ID, "repeat", "system", &in.Value, ""); err != nil {
+			return nil, "", err
+		}
+		out, err := d.alarmTx(ctx, tx, l.ID)
+		return out, "repeat", err
+	case !errors.Is(err, sql.ErrNoRows):
+		return nil, "", fmt.Errorf("raise alarm: %w", err)
+	}
+	var areaID, agencyID any
+	if area != nil {
+		areaID = area.ID
+	}
+	if rule.Agency != "" {
+		var id int64
+		if err := tx.QueryRowContext(ctx, `select id from agencies where code = $1`, rule.Agency).Scan(&id); err == nil {
+			agencyID = id
+		}
+	}
+	var lat, lon any
+	if in.Lat != nil && in.Lon != nil {
+		lat, lon = *in.Lat, *in.Lon
+	}
+	var id int64
+	if err := tx.QueryRowContext(ctx, `insert into alarms (rule_code, rule_name, sector, severity, status, tenant, entity_id, entity_type,
+		attr, value, message, count, lat, lon, area_id, agency_id, raised_at, updated_at)
+		values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $13, $14, $15, $16, $17) returning id`,
+		rule.Code, rule.Name, rule.Sector, rule.Severity, cityops.AlarmActive, in.Tenant, in.EntityID, in.EntityType,
+		rule.Attr, in.Value, in.Message, lat, lon, areaID, agencyID, tx.now, tx.now).Scan(&id); err != nil {
+		return nil, "", fmt.Errorf("raise alarm: %w", err)
+	}
+	if err := alarmEvent(ctx, tx, id, "raise", "system", &in.Value, ""); err != nil {
+		return nil, "", err
+	}
+	if rule.Category != "" {
+		if err := d.openAlarmCase(ctx, tx, id, in, area); err != nil {
+			return nil, "", err
+		}
+	}
+	out, err := d.alarmTx(ctx, tx, id)
+	return out, "raise", err
 }
 
 // openAlarmCase opens the case of a new alarm under a savepoint: a case
@@ -375,47 +466,41 @@ func (d *DB) alarmTx(ctx context.Context, tx *Tx, id int64) (*cityops.Alarm, err
 
 // EndAlarmCondition implements cityops.AlarmService.
 func (d *DB) EndAlarmCondition(ctx context.Context, rule, tenant, entityID string, value float64) (*cityops.Alarm, error) {
-	if err := authorize(ctx, cityops.PermDataWrite); err != nil {
+	errs, alarms, err := d.applyAlarmTransitions(ctx, []cityops.AlarmTransition{{End: &cityops.AlarmEnd{Rule: rule, Tenant: tenant, EntityID: entityID, Value: value}}})
+	if err != nil {
 		return nil, err
 	}
-	auto := true // a rule deleted meanwhile no longer holds its alarms open
-	if r, err := d.FindAlarmRule(ctx, rule); err == nil {
-		auto = r.AutoClear
-	} else if cityops.ErrorCode(err) != cityops.ENOTFOUND {
+	return alarms[0], errs[0]
+}
+
+// endTx ends a condition inside tx: the open alarm is cleared when its
+// rule clears by itself (auto), else the end is only recorded. It
+// returns the cleared alarm, or nil.
+func (d *DB) endTx(ctx context.Context, tx *Tx, in *cityops.AlarmEnd, auto bool) (*cityops.Alarm, error) {
+	l, err := scanAlarm(tx.QueryRowContext(ctx, `select `+alarmCols+alarmFrom+`
+		where l.rule_code = $1 and l.tenant = $2 and l.entity_id = $3 and l.status <> 'cleared'`+d.forUpdate("l"),
+		in.Rule, in.Tenant, in.EntityID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("end alarm: %w", err)
+	}
+	value := in.Value
+	if !auto {
+		return nil, alarmEvent(ctx, tx, l.ID, "condition_end", "system", &value, "")
+	}
+	if _, err := tx.ExecContext(ctx, `update alarms set status = $1, cleared_at = $2, cleared_by = 'system', updated_at = $2
+		where id = $3`, cityops.AlarmCleared, tx.now, l.ID); err != nil {
+		return nil, fmt.Errorf("end alarm: %w", err)
+	}
+	if err := alarmEvent(ctx, tx, l.ID, cityops.AlarmActClear, "system", &value, ""); err != nil {
 		return nil, err
 	}
-	var out *cityops.Alarm
-	err := d.inTx(ctx, func(tx *Tx) error {
-		l, err := scanAlarm(tx.QueryRowContext(ctx, `select `+alarmCols+alarmFrom+`
-			where l.rule_code = $1 and l.tenant = $2 and l.entity_id = $3 and l.status <> 'cleared'`+d.forUpdate("l"),
-			rule, tenant, entityID))
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("end alarm: %w", err)
-		}
-		if !auto {
-			return alarmEvent(ctx, tx, l.ID, "condition_end", "system", &value, "")
-		}
-		if _, err := tx.ExecContext(ctx, `update alarms set status = $1, cleared_at = $2, cleared_by = 'system', updated_at = $2
-			where id = $3`, cityops.AlarmCleared, tx.now, l.ID); err != nil {
-			return fmt.Errorf("end alarm: %w", err)
-		}
-		if err := alarmEvent(ctx, tx, l.ID, cityops.AlarmActClear, "system", &value, ""); err != nil {
-			return err
-		}
-		if err := noteOnCase(ctx, tx, l.ID, fmt.Sprintf("Điều kiện cảnh báo đã hết (giá trị %g). / The alarm condition ended (value %g).", value, value)); err != nil {
-			return err
-		}
-		out, err = d.alarmTx(ctx, tx, l.ID)
-		return err
-	})
-	if err != nil || out == nil {
+	if err := noteOnCase(ctx, tx, l.ID, fmt.Sprintf("Điều kiện cảnh báo đã hết (giá trị %g). / The alarm condition ended (value %g).", value, value)); err != nil {
 		return nil, err
 	}
-	d.notifyAlarm(out, cityops.AlarmActClear)
-	return out, nil
+	return d.alarmTx(ctx, tx, l.ID)
 }
 
 // ActOnAlarm implements cityops.AlarmService.

@@ -268,3 +268,36 @@ func TestInArea(t *testing.T) {
 		}
 	})
 }
+
+// TestApplyAlarmTransitions: the engine's transitions in one go; one that
+// fails leaves the others.
+func TestApplyAlarmTransitions(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
+		loadDemo(t, db)
+		r := riverRule()
+		r.Category, r.Agency = "", ""
+		if err := db.SaveAlarmRule(sys(), r); err != nil {
+			t.Fatal(err)
+		}
+		var told []string
+		db.OnAlarmChange(func(c cityops.AlarmChange) { told = append(told, c.Action) })
+		raise := func(id string) cityops.AlarmTransition {
+			return cityops.AlarmTransition{Raise: &cityops.AlarmRaise{Rule: r, EntityID: id, EntityType: riverType, Value: 3.2, Message: "m"}}
+		}
+		errs, err := db.ApplyAlarmTransitions(sys(), []cityops.AlarmTransition{raise("urn:x:a"), {}, raise("urn:x:b"),
+			{End: &cityops.AlarmEnd{Rule: r.Code, EntityID: "urn:x:a", Value: 2.5}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if errs[0] != nil || errs[1] == nil || errs[2] != nil || errs[3] != nil {
+			t.Fatalf("errs: %v", errs)
+		}
+		open, n, err := db.FindAlarms(sys(), cityops.AlarmFilter{Open: true})
+		if err != nil || n != 1 || open[0].EntityID != "urn:x:b" {
+			t.Fatalf("open after the batch: %d %v", n, err)
+		}
+		if strings.Join(told, ",") != "raise,raise,clear" {
+			t.Fatalf("listeners told %v", told)
+		}
+	})
+}

@@ -60,8 +60,12 @@ func (a *alarmRun) throughput() float64 {
 	if a.ingested <= 0 {
 		return 0
 	}
-	return float64(a.d(mAccepted)) / a.ingested.Seconds()
+	return perMessage * float64(a.d(mAccepted)) / a.ingested.Seconds()
 }
+
+// perMessage is how many readings each MQTT message carries: a reading is
+// one measured value, as in the city-data issue's ingest rates.
+var perMessage = float64(len(measurements))
 
 // perSecond is a counter's increase in each whole second of the window.
 func (a *alarmRun) perSecond(name string) []int64 {
@@ -180,8 +184,8 @@ func (r *runner) alarms(ctx context.Context) (err error) {
 			c.Disconnect(250)
 		}
 	}()
-	r.printf("  load        %s readings/s over %s devices (each %.2f/s) on %d MQTT connections (QoS 1), %s warm-up then %s measured;\n",
-		rate(o.rate), thousands(int64(w.devices)), o.rate/float64(w.devices), o.publishers, warmup, duration)
+	r.printf("  load        %s readings/s: %s MQTT messages/s of %d readings each, over %s devices (each %.2f messages/s) on %d MQTT connections (QoS 1), %s warm-up then %s measured;\n",
+		rate(o.rate), rate(o.rate/perMessage), int(perMessage), thousands(int64(w.devices)), o.rate/perMessage/float64(w.devices), o.publishers, warmup, duration)
 	r.printf("              %g crossings/s: a device's level goes to %g–%g (over its trigger) for %s, then back under %g so that the alarm\n",
 		o.crossings, crossingLow, crossingLow+79.9, o.hold, triggerClear)
 	r.printf("              clears; each followed from its publication to its `alarm` event on the stream (%s at most)\n", clearWait)
@@ -202,7 +206,7 @@ func (r *runner) alarms(ctx context.Context) (err error) {
 // waits for the ingest, the engine and the crossings' alarms. On Ctrl-C
 // it returns what it measured with the error.
 func (s *session) measureAlarms(ctx context.Context, o options, w *world, t *tracker, clients []paho.Client, warmup, duration time.Duration) (*alarmRun, error) {
-	sc := &schedule{rate: o.rate, hold: o.hold, publishers: len(clients),
+	sc := &schedule{rate: o.rate / perMessage, hold: o.hold, publishers: len(clients),
 		crossEvery: time.Duration(float64(len(clients)) / o.crossings * 1e9)}
 	for d := range w.devices {
 		sc.topics = append(sc.topics, "/"+deviceKey+"/"+deviceID(d)+"/attrs")
@@ -352,22 +356,23 @@ func (r *runner) printAlarmRun(o options, a *alarmRun, judge bool) {
 	for _, n := range a.pubErrs {
 		errs += n
 	}
-	r.printf("  published   %s in %.1f s (%s/s; warm-up, not counted: %s); without PUBACK: %s; %s late (> %s behind schedule)\n",
-		thousands(a.sent), a.window.Seconds(), rate(float64(a.sent)/a.window.Seconds()), thousands(a.warm), errorsText(a.pubErrs),
+	r.printf("  published   %s messages in %.1f s (%s/s, %s readings/s; warm-up, not counted: %s); without PUBACK: %s; %s late (> %s behind schedule)\n",
+		thousands(a.sent), a.window.Seconds(), rate(float64(a.sent)/a.window.Seconds()), rate(perMessage*float64(a.sent)/a.window.Seconds()),
+		thousands(a.warm), errorsText(a.pubErrs),
 		thousands(a.late), lateAfter)
-	r.printf("  accepted    %s; rejected %s; dropped %s (cityops_mqtt_messages_total, from the window's start until all was processed)\n",
+	r.printf("  accepted    %s messages; rejected %s; dropped %s (cityops_mqtt_messages_total, from the window's start until all was processed)\n",
 		thousands(a.d(mAccepted)), thousands(a.d(mRejected)), thousands(a.d(mDropped)))
-	r.printf("  throughput  %s readings/s over %.1f s (%.2f s of it draining after publishing stopped); per whole second %s\n",
+	r.printf("  throughput  %s readings/s over %.1f s (%.2f s of it draining after publishing stopped); messages per whole second %s\n",
 		rate(a.throughput()), a.ingested.Seconds(), a.drain.Seconds(), spread(a.perSecond(mAccepted)))
 	maxQueue, firstHalf, secondHalf := a.queue()
-	r.printf("  mqtt queue  deepest %s (%.1f s of readings); on average %s in the window's first half, %s in its second\n",
-		thousands(maxQueue), float64(maxQueue)/o.rate, thousands(firstHalf), thousands(secondHalf))
+	r.printf("  mqtt queue  deepest %s messages (%.1f s of them); on average %s in the window's first half, %s in its second\n",
+		thousands(maxQueue), float64(maxQueue)/(o.rate/perMessage), thousands(firstHalf), thousands(secondHalf))
 	r.printf("              (cityops_mqtt_queue_depth, every second)\n")
 	ratio := 0.0
 	if n := a.d(mAccepted); n > 0 {
 		ratio = float64(a.d(mChanges)) / float64(n)
 	}
-	r.printf("  engine      %s entity changes evaluated (cityops_alarm_changes_total; %.2f per reading accepted), %s rule readings;\n",
+	r.printf("  engine      %s entity changes evaluated (cityops_alarm_changes_total; %.2f per message accepted), %s rule readings;\n",
 		thousands(a.d(mChanges)), ratio, thousands(a.d(mReadings)))
 	r.printf("              changes per whole second %s; dropped %s, failed %s; raised %s, ended %s;\n",
 		spread(a.perSecond(mChanges)), thousands(a.d(mAlarmDropped)), thousands(a.d(mFailed)), thousands(a.d(mRaised)), thousands(a.d(mEnded)))
@@ -401,8 +406,8 @@ func (r *runner) printAlarmRun(o options, a *alarmRun, judge bool) {
 	if o.rules < targetRules {
 		short = append(short, fmt.Sprintf("only %s rules", thousands(int64(o.rules))))
 	}
-	if float64(maxQueue) > o.rate*maxQueued.Seconds() {
-		short = append(short, fmt.Sprintf("queue up to %.1f s of readings", float64(maxQueue)/o.rate))
+	if float64(maxQueue) > o.rate/perMessage*maxQueued.Seconds() {
+		short = append(short, fmt.Sprintf("queue up to %.1f s of readings", float64(maxQueue)/(o.rate/perMessage)))
 	}
 	if a.drain >= keepUpWithin || a.settle >= keepUpWithin {
 		short = append(short, "still "+limit(keepUpWithin)+" or more behind when publishing stopped")

@@ -165,7 +165,7 @@ func parseFlags(args []string, stderr io.Writer) (options, int) {
 	fs.Int64Var(&o.readings, "readings", 50_000_000, "dashboard: `readings` of the demo's sensors, one a minute per series back from now")
 	fs.IntVar(&o.alarms, "alarms", 50_000, "dashboard: `alarms` seeded over the past year (at most 200 of them open)")
 	fs.IntVar(&o.clients, "clients", 8, "dashboard: concurrent `clients`, each with one request in flight")
-	fs.Float64Var(&o.rate, "rate", targetAlarmRate, "alarms: MQTT `readings/s` published (open loop), spread evenly over the devices")
+	fs.Float64Var(&o.rate, "rate", targetAlarmRate, "alarms: `readings/s` published over MQTT (open loop), four to a message, spread evenly over the devices")
 	fs.IntVar(&o.rules, "rules", 1000, "alarms: enabled alarm `rules` imported over the devices' types")
 	fs.IntVar(&o.devices, "devices", 2000, "alarms: `devices`, each feeding its own entity (a multiple of -publishers)")
 	fs.IntVar(&o.types, "types", 40, "alarms: entity `types` the devices and rules are spread over")

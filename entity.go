@@ -339,10 +339,10 @@ type EntityChange struct {
 	// set when there were several (a sensor's readings batched together),
 	// so that a listener that needs every reading, not only the newest
 	// (the alarm engine), sees them all.
-	Writes []*Entity
-	Created  bool
-	Deleted  bool
-	At       time.Time
+	Writes  []*Entity
+	Created bool
+	Deleted bool
+	At      time.Time
 }
 
 // EntityListener receives committed changes. It is called on the writer's

@@ -2,9 +2,9 @@ package http
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,12 +48,13 @@ func (c *figureCache) follow(live LiveSource, stop <-chan struct{}) {
 }
 
 type cachedAnswer struct {
-	done   chan struct{} // closed once computed
-	at     time.Time
-	status int
-	ctype  string
-	body   []byte
-	err    error
+	done       chan struct{} // closed once computed
+	refreshing bool          // a background computation runs
+	at         time.Time
+	status     int
+	ctype      string
+	body       []byte
+	err        error
 }
 
 // capture is a ResponseWriter that keeps the answer.
@@ -101,8 +102,14 @@ func scopeKey(a *cityops.Actor) string {
 	return "agency:" + u.AgencyCode + ":" + alarms
 }
 
-// cached answers from the cache, or runs h and keeps a 200 answer for the
-// cache's time to live. Errors are never kept.
+// cached answers from the cache, or runs h and keeps a 200 answer.
+// Errors are never kept. Key and freshness:
+//   - the key holds the epoch, so after a case, alarm or warning event the
+//     next request computes afresh and the others wait for that answer;
+//   - an answer older than the time to live is still served, and the
+//     request that finds it so starts one computation in the background
+//     (stale-while-revalidate): a wall of screens never waits for the
+//     figures of a quiet city.
 func (s *Server) cached(h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		c := s.figures
@@ -114,53 +121,87 @@ func (s *Server) cached(h handlerFunc) handlerFunc {
 		now := time.Now()
 		c.mu.Lock()
 		e := c.entries[key]
-		if e != nil && (e.err != nil || now.Sub(e.at) > c.ttl) && isDone(e.done) {
-			e = nil // stale or failed: compute again
+		if e != nil && isDone(e.done) && e.err != nil {
+			e = nil // failed: compute again
 		}
 		if e == nil {
 			c.misses.Add(1)
 			e = &cachedAnswer{done: make(chan struct{}), at: now}
-			if len(c.entries) > 1000 {
-				for k, old := range c.entries {
-					if isDone(old.done) && now.Sub(old.at) > c.ttl {
-						delete(c.entries, k)
-					}
-				}
-			}
+			c.purge(now)
 			c.entries[key] = e
 			c.mu.Unlock()
 			rec := &capture{header: http.Header{}}
-			e.err = h(rec, r)
-			e.status, e.ctype, e.body = rec.status, rec.header.Get("Content-Type"), rec.buf.Bytes()
-			if e.status != http.StatusOK {
+			err := h(rec, r)
+			c.mu.Lock()
+			e.err, e.status, e.ctype, e.body = err, rec.status, rec.header.Get("Content-Type"), rec.buf.Bytes()
+			if err == nil && e.status != http.StatusOK {
 				e.err = errNotCached
 			}
 			close(e.done)
-			if e.err != nil {
-				if e.err == errNotCached {
-					return writeCaptured(w, rec.header, rec.status, e.body)
-				}
-				return e.err
-			}
-		} else {
-			c.hits.Add(1)
 			c.mu.Unlock()
-			select {
-			case <-e.done:
-			case <-r.Context().Done():
-				return nil
+			switch {
+			case err != nil:
+				return err
+			case e.err == errNotCached:
+				return writeCaptured(w, rec.header, rec.status, e.body)
 			}
-			if e.err != nil { // the computation failed: this request tries itself
-				return h(w, r)
-			}
+			return serveAnswer(w, e.ctype, e.body, e.at)
 		}
-		w.Header().Set("Content-Type", e.ctype)
-		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Set("Age", strings.TrimSuffix(time.Since(e.at).Truncate(time.Second).String(), "s"))
-		w.WriteHeader(http.StatusOK)
-		w.Write(e.body)
-		return nil
+		c.hits.Add(1)
+		if isDone(e.done) && now.Sub(e.at) > c.ttl && !e.refreshing {
+			e.refreshing = true
+			go c.refresh(key, e, h, r.Clone(context.WithoutCancel(r.Context())))
+		}
+		c.mu.Unlock()
+		select {
+		case <-e.done:
+		case <-r.Context().Done():
+			return nil
+		}
+		c.mu.Lock()
+		ctype, body, at, err := e.ctype, e.body, e.at, e.err
+		c.mu.Unlock()
+		if err != nil { // the computation failed: this request tries itself
+			return h(w, r)
+		}
+		return serveAnswer(w, ctype, body, at)
 	}
+}
+
+// refresh computes an answer again in the background and keeps it when
+// it succeeds; a failure keeps the old answer (and is logged).
+func (c *figureCache) refresh(key string, e *cachedAnswer, h handlerFunc, r *http.Request) {
+	rec := &capture{header: http.Header{}}
+	err := h(rec, r)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e.refreshing = false
+	if err != nil || rec.status != http.StatusOK {
+		return
+	}
+	e.at, e.ctype, e.body = time.Now(), rec.header.Get("Content-Type"), rec.buf.Bytes()
+}
+
+// purge drops the answers nobody can ask for any more (older epochs) and
+// long-stale ones once there are many; c.mu is held.
+func (c *figureCache) purge(now time.Time) {
+	if len(c.entries) < 1000 {
+		return
+	}
+	for k, old := range c.entries {
+		if isDone(old.done) && !old.refreshing && now.Sub(old.at) > 10*c.ttl {
+			delete(c.entries, k)
+		}
+	}
+}
+
+func serveAnswer(w http.ResponseWriter, ctype string, body []byte, at time.Time) error {
+	w.Header().Set("Content-Type", ctype)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Age", strconv.Itoa(int(time.Since(at).Seconds())))
+	w.WriteHeader(http.StatusOK)
+	w.Write(body)
+	return nil
 }
 
 // errNotCached marks an answer other than 200, passed on but not kept.

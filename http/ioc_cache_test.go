@@ -114,3 +114,62 @@ func TestTiles(t *testing.T) {
 		}
 	})
 }
+
+// TestFigureCacheStale: once its time is up an answer is still served at
+// once while it is computed again in the background, and the next
+// request has the new one.
+func TestFigureCacheStale(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
+		cat, err := i18n.Load("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := cityhttp.NewServer(cityhttp.Services{Areas: db, Sectors: db, Agencies: db, Categories: db, Users: db, Auth: db, Ping: db.Ping,
+			Reports: db, Routing: db, Outbox: db, Stats: db, Entities: db, Contexts: jsonld.NewCache(), Devices: db, Retention: db,
+			Alarms: db, Warnings: db, IOC: db, KPI: db},
+			cityhttp.Config{Addr: "127.0.0.1:0", FigureCache: 100 * time.Millisecond}, cat, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.Open(); err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Close(context.Background())
+		ts := &testServer{Server: srv, db: db, url: srv.URL(), t: t}
+		if _, err := demo.Load(sysCtx(), demo.Services{Areas: db, Sectors: db, Agencies: db, Categories: db, Users: db, Routing: db}); err != nil {
+			t.Fatal(err)
+		}
+		op := ts.signIn(cityops.RoleOperator, "", "")
+		received := func() string {
+			res, body := ts.do("GET", "/api/v1/ioc/summary", op, "")
+			if res.StatusCode != http.StatusOK {
+				t.Fatalf("summary: %d %s", res.StatusCode, body)
+			}
+			_, rest, _ := strings.Cut(body, `"received":`)
+			n, _, _ := strings.Cut(rest, ",")
+			return n
+		}
+		if got := received(); got != "0" {
+			t.Fatal(got)
+		}
+		// No live hub here: nothing tells the cache of the new report.
+		if _, _, err := db.CreateReport(context.Background(), &cityops.ReportInput{Category: "transport.encroachment", Description: "Lấn chiếm",
+			Lat: ptr(16.47), Lon: ptr(107.58)}); err != nil {
+			t.Fatal(err)
+		}
+		if got := received(); got != "0" {
+			t.Fatalf("within the cache's time: %s", got)
+		}
+		time.Sleep(150 * time.Millisecond)
+		if got := received(); got != "0" {
+			t.Fatalf("the stale answer first: %s", got)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for received() != "1" {
+			if time.Now().After(deadline) {
+				t.Fatal("the background computation never replaced the stale answer")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+}

@@ -52,8 +52,6 @@ func (s *Server) handleIOCStream(w http.ResponseWriter, r *http.Request) error {
 		return cityops.Errorf(cityops.EUNAVAILABLE, "the live stream is not running")
 	}
 	actor := cityops.ActorFromContext(r.Context())
-	rc := http.NewResponseController(w)
-	rc.SetWriteDeadline(time.Time{})
 	live, leave := s.Live.Subscribe()
 	defer leave()
 	core := jsonld.Core()
@@ -62,11 +60,8 @@ func (s *Server) handleIOCStream(w http.ResponseWriter, r *http.Request) error {
 		types[core.ExpandTerm(k.Type)] = k.Type
 	}
 
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	fmt.Fprint(w, "retry: 2000\n\nevent: hello\ndata: {}\n\n")
+	rc := startSSE(w)
+	fmt.Fprint(w, "event: hello\ndata: {}\n\n")
 	rc.Flush()
 	write := func(event string, v any) {
 		b, _ := json.Marshal(v)

@@ -46,16 +46,9 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) error {
 		return cityops.Errorf(cityops.EUNAVAILABLE, "the event stream is not running")
 	}
 	actor := cityops.ActorFromContext(r.Context())
-	rc := http.NewResponseController(w)
-	rc.SetWriteDeadline(time.Time{}) // a stream outlives the server's write timeout
 	live, leave := s.Events.Subscribe()
 	defer leave()
-
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	fmt.Fprint(w, "retry: 2000\n\n")
+	rc := startSSE(w)
 
 	var last int64
 	if id, err := strconv.ParseInt(r.Header.Get("Last-Event-ID"), 10, 64); err == nil && id > 0 {
@@ -153,4 +146,18 @@ func (s *Server) handleDeliveryIndex(w http.ResponseWriter, r *http.Request) err
 	}
 	writeJSON(w, http.StatusOK, list[*cityops.Delivery]{Items: ds, Total: len(ds)})
 	return nil
+}
+
+// startSSE answers with an event stream: the headers (no caching, no proxy
+// buffering), the client's reconnection delay, and no write deadline, for
+// a stream outlives the server's write timeout.
+func startSSE(w http.ResponseWriter) *http.ResponseController {
+	rc := http.NewResponseController(w)
+	rc.SetWriteDeadline(time.Time{})
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprint(w, "retry: 2000\n\n")
+	return rc
 }

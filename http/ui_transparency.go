@@ -105,36 +105,14 @@ func (s *Server) namedStats(r *http.Request, by string, since, until time.Time) 
 	if err != nil {
 		return nil, err
 	}
-	lang := langFrom(r.Context())
-	names := map[string]string{}
-	switch by {
-	case cityops.ByAgency:
-		_, agencies, err := s.names(r)
-		if err != nil {
-			return nil, err
-		}
-		names = agencies
-	case cityops.ByArea:
-		areas, _, err := s.Areas.FindAreas(r.Context(), cityops.AreaFilter{})
-		if err != nil {
-			return nil, err
-		}
-		for _, a := range areas {
-			names[a.Code] = a.Names.In(lang, a.Name)
-		}
-	case cityops.BySector:
-		sectors, err := s.Sectors.FindSectors(r.Context())
-		if err != nil {
-			return nil, err
-		}
-		for _, sec := range sectors {
-			names[sec.Code] = sec.Names.In(lang, sec.Name)
-		}
+	names, err := s.groupNames(r, by)
+	if err != nil {
+		return nil, err
 	}
 	for _, st := range stats {
 		st.Name = names[st.Key]
 		if st.Key == "" {
-			st.Name = s.Catalog.T(lang, "stats.none")
+			st.Name = s.Catalog.T(langFrom(r.Context()), "stats.none")
 		}
 	}
 	return stats, nil

@@ -579,21 +579,12 @@ func (d *DB) FindReports(ctx context.Context, f cityops.ReportFilter) ([]*cityop
 
 // supportedReports lists the open reports an agency supports.
 func (d *DB) supportedReports(ctx context.Context, agencyID int64) ([]int64, error) {
-	rows, err := d.db.QueryContext(ctx, `select report_id from report_supports where agency_id = $1 and done_at is null
+	ids, err := d.int64s(ctx, `select report_id from report_supports where agency_id = $1 and done_at is null
 		order by report_id desc limit 5000`, agencyID)
 	if err != nil {
 		return nil, fmt.Errorf("supported reports: %w", err)
 	}
-	defer rows.Close()
-	var out []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
+	return ids, nil
 }
 
 // ReportEvents implements cityops.ReportService.

@@ -28,8 +28,8 @@ type ingestAnswer struct {
 
 // postObservations sends one NDJSON body holding want observations; the
 // outcome's units are those the server says it stored.
-func (a *api) postObservations(ctx context.Context, body []byte, want int64) outcome {
-	rep, err := a.do(ctx, http.MethodPost, bulkPath, "application/x-ndjson", body)
+func postObservations(ctx context.Context, a *api, body []byte, want int64) outcome {
+	rep, err := a.Do(ctx, http.MethodPost, bulkPath, "application/x-ndjson", body)
 	if err != nil {
 		return outcome{Err: errorKind(err)}
 	}
@@ -85,7 +85,7 @@ func (r *runner) bulkStream(tag string) *stream {
 func (s *session) storedCount(ctx context.Context, id, attr string, from, to time.Time) (int64, error) {
 	q := url.Values{"attrs": {attr}, "timerel": {"between"}, "timeAt": {from.Format(time.RFC3339)},
 		"endTimeAt": {to.Format(time.RFC3339)}, "aggrMethods": {"totalCount"}}
-	rep, err := s.api.do(ctx, http.MethodGet, "/ngsi-ld/v1/temporal/entities/"+url.PathEscape(id)+"?"+q.Encode(), "", nil)
+	rep, err := s.api.Do(ctx, http.MethodGet, "/ngsi-ld/v1/temporal/entities/"+url.PathEscape(id)+"?"+q.Encode(), "", nil)
 	if err != nil {
 		return 0, err
 	}
@@ -136,7 +136,7 @@ func (r *runner) bulk(ctx context.Context) (err error) {
 	// Setup, not measured: minute 0 creates the stations.
 	var next atomic.Int64
 	next.Store(1)
-	if out := s.api.postObservations(ctx, st.appendMinutes(nil, 0, 1), st.perMinute()); out.Err != "" {
+	if out := postObservations(ctx, s.api, st.appendMinutes(nil, 0, 1), st.perMinute()); out.Err != "" {
 		return fmt.Errorf("creating the stations: %s", out.Err)
 	}
 
@@ -172,7 +172,7 @@ func (r *runner) bulk(ctx context.Context) (err error) {
 	}, func(ctx context.Context, w int) outcome {
 		m0 := next.Add(minutes) - minutes
 		bufs[w] = st.appendMinutes(bufs[w][:0], m0, m0+minutes)
-		return s.api.postObservations(ctx, bufs[w], minutes*st.perMinute())
+		return postObservations(ctx, s.api, bufs[w], minutes*st.perMinute())
 	})
 	cpu := s.cpu.String()
 	lat := t.Lat[0]

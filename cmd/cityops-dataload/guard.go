@@ -1,10 +1,6 @@
 package main
 
-import (
-	"errors"
-
-	"github.com/cityops/cityops/internal/loadtool"
-)
+import "github.com/cityops/cityops/internal/loadtool"
 
 // guard keeps every target, dial and database host on this machine.
 var guard = loadtool.Guard{Tool: "cityops-dataload"}
@@ -12,11 +8,5 @@ var guard = loadtool.Guard{Tool: "cityops-dataload"}
 // checkDSN accepts an empty -db (SQLite) or a postgres:// URL whose hosts
 // are all on this machine: the server's database traffic counts too.
 func checkDSN(dsn string) error {
-	if dsn == "" {
-		return nil
-	}
-	if !loadtool.IsPostgresURL(dsn) {
-		return errors.New("-db: want a postgres:// URL on 127.0.0.1 (leave it empty for SQLite in a fresh temporary directory)")
-	}
-	return guard.CheckPostgresDSN(dsn)
+	return guard.CheckDSN(dsn, " on 127.0.0.1 (leave it empty for SQLite in a fresh temporary directory)")
 }

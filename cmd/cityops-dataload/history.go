@@ -88,7 +88,7 @@ func (r *runner) history(ctx context.Context) (err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if out.Err != "" {
-			if _, ok := errs[out.Err]; ok || len(errs) < maxErrorKinds {
+			if _, ok := errs[out.Err]; ok || len(errs) < loadtool.MaxErrorKinds {
 				errs[out.Err]++
 			}
 		}
@@ -111,7 +111,7 @@ func (r *runner) history(ctx context.Context) (err error) {
 			cpu = fmt.Sprintf("%.2f cores", (c-lastCPU)/now.Sub(lastT).Seconds())
 			lastCPU = c
 		}
-		r.printf("  %14s %16s %9.1fs %14s %12s %8s\n", thousands(m.stored), rate(m.rate), m.elapsed.Seconds(), s.dbSizeText(ctx, pg), cpu, loadAverage1())
+		r.printf("  %14s %16s %9.1fs %14s %12s %8s\n", thousands(m.stored), rate(m.rate), m.elapsed.Seconds(), s.dbSizeText(ctx, pg), cpu, loadtool.LoadAverage1())
 		lastN, lastT = stored, now
 		nextMark = (stored/o.window + 1) * o.window
 	}
@@ -150,7 +150,7 @@ func (r *runner) history(ctx context.Context) (err error) {
 				}
 				m1 := min(m0+minutes, totalMinutes)
 				bufs[w] = st.appendMinutes(bufs[w][:0], m0, m1)
-				out := s.api.postObservations(ctx, bufs[w], (m1-m0)*st.perMinute())
+				out := postObservations(ctx, s.api, bufs[w], (m1-m0)*st.perMinute())
 				if ctx.Err() != nil {
 					return // cut short: not counted
 				}

@@ -44,7 +44,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -266,18 +265,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	r.bin = o.bin
 	if r.bin == "" {
 		r.progress("building ./cmd/cityops")
-		if r.bin, err = buildCityops(ctx, r.work); err != nil {
+		if r.bin, err = loadtool.BuildCityops(ctx, r.work); err != nil {
 			r.progress("%v", err)
 			return exitFail
 		}
 	}
 
 	r.printf("cityops-dataload: the city-data targets\n")
-	r.printf("command     %s\n", loadtool.CommandLine("cityops-dataload", args))
-	r.printf("started     %s\n", time.Now().Format(time.RFC3339))
-	r.printf("go          %s %s/%s (load tool); cityops: %s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, loadtool.BinaryInfo(r.bin))
-	r.printf("cpus        %d (GOMAXPROCS %d), shared by the load tool and cityops\n", runtime.NumCPU(), runtime.GOMAXPROCS(0))
-	r.printf("load        average %s at start; other processes may share the cores\n", loadAverage())
+	loadtool.RunInfo{Tool: "cityops-dataload", Args: args, Binary: r.bin, SharedBy: "the load tool and cityops", LoadAverage: true}.Write(r.printf)
 	r.printf("database    %s\n", r.databaseText(ctx))
 	r.printf("server      cityops serve -addr 127.0.0.1:0 (no demo data) as a subprocess, one per scenario; API key with data:write,data:read\n")
 
@@ -356,7 +351,7 @@ type session struct {
 	tenant string // PostgreSQL: the scenario's own tenant
 	srv    *loadtool.Proc
 	api    *api
-	cpu    *cpuMeter
+	cpu    *loadtool.CPUMeter
 }
 
 // newSession makes a data directory and an API key (which migrates the
@@ -384,7 +379,7 @@ func (r *runner) newSession(ctx context.Context, name string) (*session, error) 
 // requests time out after requestTimeout.
 func (s *session) start(ctx context.Context, clients int) error {
 	s.r.progress("%s: starting cityops serve", s.name)
-	srv, err := loadtool.Serve{Bin: s.r.bin, Args: loadtool.DBArgs([]string{"-addr", "127.0.0.1:0"}, s.dir, s.r.o.dsn), Log: s.log, Guard: guard, SysProcAttr: childProcAttr()}.Start(ctx)
+	srv, err := loadtool.Serve{Bin: s.r.bin, Args: loadtool.DBArgs([]string{"-addr", "127.0.0.1:0"}, s.dir, s.r.o.dsn), Log: s.log, Guard: guard, SysProcAttr: loadtool.ChildProcAttr()}.Start(ctx)
 	if err != nil {
 		return err
 	}
@@ -394,7 +389,7 @@ func (s *session) start(ctx context.Context, clients int) error {
 }
 
 // startCPU starts measuring the cores used, for cpuText.
-func (s *session) startCPU() { s.cpu = startCPU(s.srv.Pid(), runtime.NumCPU()) }
+func (s *session) startCPU() { s.cpu = loadtool.StartCPU(s.srv.Pid()) }
 
 // close stops the server with SIGTERM and removes the data directory,
 // unless the run keeps it or the scenario failed. An unclean stop is an
@@ -402,7 +397,7 @@ func (s *session) startCPU() { s.cpu = startCPU(s.srv.Pid(), runtime.NumCPU()) }
 func (s *session) close(failed bool) error {
 	var err error
 	if s.api != nil {
-		s.api.close()
+		s.api.Close()
 	}
 	if s.srv != nil {
 		took, serr := s.srv.Stop()
@@ -427,5 +422,5 @@ func (s *session) finish(err *error) {
 // header prints a scenario's title and the load average at its start.
 func (r *runner) header(title string) {
 	r.printf("== %s\n", title)
-	r.printf("  load avg    %s at the start of this scenario\n", loadAverage())
+	r.printf("  load avg    %s at the start of this scenario\n", loadtool.LoadAverage())
 }

@@ -127,7 +127,7 @@ func (r *runner) query(ctx context.Context) (err error) {
 			body = appendQueryEntity(body, j, at)
 		}
 		want := int64(min(per, n-i) * queryAttrs)
-		if out := s.api.postObservations(ctx, body, want); out.Err != "" {
+		if out := postObservations(ctx, s.api, body, want); out.Err != "" {
 			return fmt.Errorf("loading the entities: %s", out.Err)
 		}
 	}
@@ -142,7 +142,7 @@ func (r *runner) query(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	defer qapi.close()
+	defer qapi.Close()
 	rngs := make([]*rand.Rand, clients)
 	turns := make([]int, clients)
 	for i := range rngs {
@@ -157,7 +157,7 @@ func (r *runner) query(ctx context.Context) (err error) {
 		k := (w + turns[w]) % len(shapes)
 		turns[w]++
 		sh := &shapes[k]
-		rep, err := qapi.do(ctx, http.MethodGet, sh.path(rngs[w]), "", nil)
+		rep, err := qapi.Do(ctx, http.MethodGet, sh.path(rngs[w]), "", nil)
 		if err != nil {
 			return outcome{Key: k, Err: errorKind(err)}
 		}

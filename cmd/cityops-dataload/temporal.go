@@ -102,7 +102,7 @@ func (r *runner) temporal(ctx context.Context) (err error) {
 	for m := int64(0); m < total; m += per {
 		m1 := min(m+per, total)
 		body = st.appendMinutes(body[:0], m, m1)
-		if out := s.api.postObservations(ctx, body, m1-m); out.Err != "" {
+		if out := postObservations(ctx, s.api, body, m1-m); out.Err != "" {
 			return fmt.Errorf("loading the year: %s", out.Err)
 		}
 	}
@@ -133,7 +133,7 @@ func (r *runner) temporal(ctx context.Context) (err error) {
 	for i := range queries {
 		q := &queries[i]
 		path := q.path(id)
-		rep, err := s.api.do(ctx, http.MethodGet, path, "", nil)
+		rep, err := s.api.Do(ctx, http.MethodGet, path, "", nil)
 		if err != nil {
 			return fmt.Errorf("%s: %w", q.label, err)
 		}
@@ -144,7 +144,7 @@ func (r *runner) temporal(ctx context.Context) (err error) {
 		lat := make([]time.Duration, 0, o.repeat)
 		for range o.repeat {
 			t := time.Now()
-			rep, err := s.api.do(ctx, http.MethodGet, path, "", nil)
+			rep, err := s.api.Do(ctx, http.MethodGet, path, "", nil)
 			if err != nil {
 				return fmt.Errorf("%s: %w", q.label, err)
 			}

@@ -41,7 +41,7 @@ func (r *runner) upsert(ctx context.Context) (err error) {
 	send := func(ctx context.Context, worker int) outcome {
 		first := next.Add(int64(o.batch)) - int64(o.batch)
 		bufs[worker] = appendUpsertBatch(bufs[worker][:0], first, o.batch, stations, o.attrs)
-		rep, err := s.api.do(ctx, http.MethodPost, upsertPath, "application/json", bufs[worker])
+		rep, err := s.api.Do(ctx, http.MethodPost, upsertPath, "application/json", bufs[worker])
 		if err != nil {
 			return outcome{Err: errorKind(err)}
 		}
@@ -101,7 +101,7 @@ func (r *runner) upsert(ctx context.Context) (err error) {
 		return fmt.Errorf("no entity was updated")
 	}
 	// The stations are all there, and no more.
-	rep, err := s.api.do(ctx, http.MethodGet, "/ngsi-ld/v1/entities?type="+entityType+"&count=true&limit=0", "", nil)
+	rep, err := s.api.Do(ctx, http.MethodGet, "/ngsi-ld/v1/entities?type="+entityType+"&count=true&limit=0", "", nil)
 	if err != nil {
 		return fmt.Errorf("counting the stations: %w", err)
 	}

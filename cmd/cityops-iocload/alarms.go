@@ -222,7 +222,7 @@ func (s *session) measureAlarms(ctx context.Context, o options, w *world, t *tra
 
 	run := &alarmRun{window: duration}
 	var mu sync.Mutex // guards run.samples, run.m0 and cpu while the monitor runs
-	var cpu *cpuMeter
+	var cpu *loadtool.CPUMeter
 	monStop, monDone := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(monDone)

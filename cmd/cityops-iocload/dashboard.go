@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -381,29 +380,5 @@ func (s *session) hitEndpoints(ctx context.Context, clients int, d time.Duration
 	return t, ctx.Err()
 }
 
-// errorsText lists error kinds, the most frequent first.
-func errorsText(m map[string]int64) string {
-	if len(m) == 0 {
-		return "none"
-	}
-	kinds := make([]string, 0, len(m))
-	var total int64
-	for k, v := range m {
-		kinds = append(kinds, k)
-		total += v
-	}
-	sort.Slice(kinds, func(i, j int) bool {
-		if m[kinds[i]] != m[kinds[j]] {
-			return m[kinds[i]] > m[kinds[j]]
-		}
-		return kinds[i] < kinds[j]
-	})
-	if len(kinds) > 5 {
-		kinds = kinds[:5]
-	}
-	parts := make([]string, len(kinds))
-	for i, k := range kinds {
-		parts[i] = fmt.Sprintf("%s: %d", k, m[k])
-	}
-	return fmt.Sprintf("%d (%s)", total, strings.Join(parts, "; "))
-}
+// errorsText lists the five most frequent error kinds.
+func errorsText(m map[string]int64) string { return loadtool.ErrorsText(m, 5, "; ") }

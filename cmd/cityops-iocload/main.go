@@ -43,7 +43,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -325,11 +324,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	r.printf("cityops-iocload: the operations-centre targets\n")
-	r.printf("command     %s\n", loadtool.CommandLine("cityops-iocload", args))
-	r.printf("started     %s\n", time.Now().Format(time.RFC3339))
-	r.printf("go          %s %s/%s (load tool); cityops: %s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, loadtool.BinaryInfo(r.bin))
-	r.printf("cpus        %d (GOMAXPROCS %d), shared by the load tool and cityops\n", runtime.NumCPU(), runtime.GOMAXPROCS(0))
-	r.printf("load        average %s at start; other processes may share the cores\n", loadtool.LoadAverage())
+	loadtool.RunInfo{Tool: "cityops-iocload", Args: args, Binary: r.bin, SharedBy: "the load tool and cityops", LoadAverage: true}.Write(r.printf)
 	r.printf("database    %s\n", r.databaseText(ctx))
 	r.printf("server      cityops serve -demo -simulate=false -addr 127.0.0.1:0 as a subprocess, one per scenario (Huế's organisation and alarm rules);\n")
 	r.printf("            API key with %s\n", apiScopes)

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
@@ -171,35 +170,8 @@ func (s *session) dbSize(ctx context.Context) string {
 	return loadtool.Bytes(uint64(n)) + " (cityops.db and its WAL)"
 }
 
-// cpuMeter measures how many cores the server and this tool use over a
-// phase, which shows whether the client competes with the server.
-type cpuMeter struct {
-	t0        time.Time
-	srv, self float64 // CPU seconds at t0
-	pid       string
-	ok        bool
-}
-
-// startCPU samples the server (by pid) and this process.
-func (s *session) startCPU() *cpuMeter {
-	m := &cpuMeter{t0: time.Now(), pid: s.srv.Pid()}
-	var ok1, ok2 bool
-	m.srv, ok1 = loadtool.CPUSeconds(m.pid)
-	m.self, ok2 = loadtool.CPUSeconds("self")
-	m.ok = ok1 && ok2
-	return m
-}
-
-// String samples again and describes the use since startCPU.
-func (m *cpuMeter) String() string {
-	wall := time.Since(m.t0).Seconds()
-	srv, ok1 := loadtool.CPUSeconds(m.pid)
-	self, ok2 := loadtool.CPUSeconds("self")
-	if !m.ok || !ok1 || !ok2 || wall <= 0 {
-		return "not measured (needs Linux /proc)"
-	}
-	return fmt.Sprintf("cityops %.2f cores, load tool %.2f cores (of %d)", (srv-m.srv)/wall, (self-m.self)/wall, runtime.NumCPU())
-}
+// startCPU starts measuring the cores the server and this tool use.
+func (s *session) startCPU() *loadtool.CPUMeter { return loadtool.StartCPU(s.srv.Pid()) }
 
 // ms formats a latency in milliseconds, one unit for every figure.
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/1e6) }

@@ -5,17 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/cityops/cityops/internal/loadtool"
@@ -33,10 +30,6 @@ const maxResponse = 1 << 20
 // before it counts as late: beyond timer slack, so that "late" means the
 // workers could not keep up.
 const lateAfter = 5 * time.Millisecond
-
-// maxErrorKinds caps the distinct error kinds a worker keeps, so that odd
-// error texts cannot grow the map without bound.
-const maxErrorKinds = 32
 
 // Huế's centre: every point in this box lies inside a demo ward, so every
 // report is routed like a real one.
@@ -152,22 +145,7 @@ func (l *idList) addAll(o *idList) {
 // newClient returns an HTTP client for one run: one kept-alive connection
 // per worker, no proxy, no redirects, no compression, and a dialer that
 // connects only to loopback addresses.
-func newClient(concurrency int) *http.Client {
-	tr := &http.Transport{
-		Proxy:               nil,
-		DialContext:         guard.Dialer().DialContext,
-		MaxIdleConns:        concurrency,
-		MaxIdleConnsPerHost: concurrency,
-		IdleConnTimeout:     90 * time.Second,
-		TLSHandshakeTimeout: 5 * time.Second,
-		DisableCompression:  true,
-	}
-	return &http.Client{
-		Transport:     tr,
-		Timeout:       requestTimeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-}
+func newClient(concurrency int) *http.Client { return guard.HTTPClient(concurrency, requestTimeout) }
 
 // runLoad loads one target and returns what it measured. It refuses a
 // target that is not on a loopback address before sending anything.
@@ -329,10 +307,7 @@ func (w *worker) run(ctx context.Context) {
 			w.last = done
 		}
 		if kind != "" {
-			if _, ok := w.errs[kind]; !ok && len(w.errs) >= maxErrorKinds {
-				kind = "other (too many kinds)"
-			}
-			w.errs[kind]++
+			loadtool.CountError(w.errs, kind)
 			continue
 		}
 		w.accepted++
@@ -424,33 +399,6 @@ func appendForm(b []byte, keyEsc string, n uint64, lat, lon float64) []byte {
 }
 
 // errorKind names a transport error by its cause, without addresses or
-// ports, so that errors of one kind are counted together.
-func errorKind(err error) string {
-	var ne net.Error
-	switch {
-	case errors.Is(err, context.Canceled):
-		return "canceled"
-	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
-		return "timeout"
-	case errors.Is(err, loadtool.ErrNotLoopback):
-		return "refused: not a loopback address"
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return "connection refused"
-	case errors.Is(err, syscall.ECONNRESET):
-		return "connection reset"
-	case errors.Is(err, syscall.EPIPE):
-		return "broken pipe"
-	case errors.Is(err, syscall.EADDRNOTAVAIL):
-		return "no free local port"
-	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-		return "connection closed by server"
-	}
-	for u := errors.Unwrap(err); u != nil; u = errors.Unwrap(err) {
-		err = u
-	}
-	s := err.Error()
-	if len(s) > 60 {
-		s = s[:60]
-	}
-	return fmt.Sprintf("other: %s", s)
-}
+// ports, so that errors of one kind are counted together; a load of many
+// fresh connections also meets broken pipes and a lack of local ports.
+var errorKind = loadtool.ErrorNaming{Sockets: true, Innermost: true}.Kind

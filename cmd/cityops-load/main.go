@@ -33,7 +33,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -143,10 +142,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	w := stdout
 	fmt.Fprintf(w, "cityops-load: Open311 POST /open311/v2/requests.json\n")
-	fmt.Fprintf(w, "command     %s\n", loadtool.CommandLine("cityops-load", args))
-	fmt.Fprintf(w, "started     %s\n", time.Now().Format(time.RFC3339))
-	fmt.Fprintf(w, "go          %s %s/%s (load tool); cityops binary: %s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, loadtool.BinaryInfo(o.bin))
-	fmt.Fprintf(w, "cpus        %d (GOMAXPROCS %d), shared by the load client, the baseline and cityops\n", runtime.NumCPU(), runtime.GOMAXPROCS(0))
+	loadtool.RunInfo{Tool: "cityops-load", Args: args, Binary: o.bin, BinName: "cityops binary",
+		SharedBy: "the load client, the baseline and cityops"}.Write(func(format string, a ...any) { fmt.Fprintf(w, format, a...) })
 	mode := "closed loop"
 	if o.rate > 0 {
 		mode = fmt.Sprintf("open loop at %g req/s", o.rate)
@@ -309,31 +306,7 @@ func printResult(w io.Writer, r *result, accepted string, openLoop bool) {
 func ms(us uint32) string { return fmt.Sprintf("%.2fms", float64(us)/1000) }
 
 // errorsText lists error kinds, the most frequent first.
-func errorsText(m map[string]int64) string {
-	if len(m) == 0 {
-		return "none"
-	}
-	kinds := make([]string, 0, len(m))
-	for k := range m {
-		kinds = append(kinds, k)
-	}
-	sort.Slice(kinds, func(i, j int) bool {
-		if m[kinds[i]] != m[kinds[j]] {
-			return m[kinds[i]] > m[kinds[j]]
-		}
-		return kinds[i] < kinds[j]
-	})
-	var b strings.Builder
-	var total int64
-	for i, k := range kinds {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "%s: %d", k, m[k])
-		total += m[k]
-	}
-	return fmt.Sprintf("%d (%s)", total, b.String())
-}
+func errorsText(m map[string]int64) string { return loadtool.ErrorsText(m, 0, ", ") }
 
 // goalText says whether this run shows the goal, and if not, why.
 func goalText(r *result, d *durability, o options) string {

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
-	"strings"
 
 	"github.com/cityops/cityops/internal/loadtool"
 )
@@ -33,29 +31,4 @@ func checkBroker(raw string) error {
 
 // checkDSN refuses a -db that is not a postgres:// URL with loopback
 // hosts only.
-func checkDSN(dsn string) error {
-	if dsn == "" {
-		return nil
-	}
-	if !loadtool.IsPostgresURL(dsn) {
-		return errors.New("-db: want a postgres:// URL (leave it empty for SQLite)")
-	}
-	return guard.CheckPostgresDSN(dsn)
-}
-
-// commandLine reproduces the command line for the record, quoted for a
-// shell, with passwords in URLs hidden (-broker's as well as -db's).
-func commandLine(args []string) string {
-	out := []string{"cityops-mqttload"}
-	for _, a := range args {
-		if strings.Contains(a, "://") {
-			if k, v, ok := strings.Cut(a, "="); ok && strings.HasPrefix(k, "-") {
-				a = k + "=" + loadtool.RedactDSN(v)
-			} else {
-				a = loadtool.RedactDSN(a)
-			}
-		}
-		out = append(out, loadtool.ShellQuote(a))
-	}
-	return strings.Join(out, " ")
-}
+func checkDSN(dsn string) error { return guard.CheckDSN(dsn, " (leave it empty for SQLite)") }

@@ -142,7 +142,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	w := stdout
 	fmt.Fprintf(w, "cityops-mqttload: MQTT measurements /{key}/{deviceId}/attrs, QoS 1\n")
-	fmt.Fprintf(w, "command     %s\n", commandLine(args))
+	fmt.Fprintf(w, "command     %s\n", loadtool.CommandLine("cityops-mqttload", args))
 	fmt.Fprintf(w, "started     %s\n", time.Now().Format(time.RFC3339))
 	fmt.Fprintf(w, "go          %s %s/%s; cpus %d (GOMAXPROCS %d), shared by publishers, broker, ingestion and database client\n",
 		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0))

@@ -5,6 +5,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/cityops/cityops/internal/loadtool"
 )
 
 // TestRun runs a small load end to end against the embedded broker and
@@ -49,7 +51,7 @@ func TestUsage(t *testing.T) {
 }
 
 func TestCommandLine(t *testing.T) {
-	got := commandLine([]string{"-db", "postgres://u:secret@127.0.0.1/x", "-broker=tcp://a:b@127.0.0.1:1883", "-rate", "1e4"})
+	got := loadtool.CommandLine("cityops-mqttload", []string{"-db", "postgres://u:secret@127.0.0.1/x", "-broker=tcp://a:b@127.0.0.1:1883", "-rate", "1e4"})
 	want := "cityops-mqttload -db postgres://u:xxxxx@127.0.0.1/x -broker=tcp://a:xxxxx@127.0.0.1:1883 -rate 1e4"
 	if got != want {
 		t.Errorf("got  %s\nwant %s", got, want)

@@ -1,8 +1,10 @@
 // Package loadtool holds what the load-measuring commands (cityops-load,
-// cityops-dataload, cityops-mqttload) share: the guard that keeps their
-// traffic on this machine, running `cityops serve` and `cityops apikey
-// create` as subprocesses, nearest-rank percentiles, CPU time from /proc
-// and the lines that record how a run was made.
+// cityops-dataload, cityops-mqttload, cityops-iocload) share: the guard
+// that keeps their traffic on this machine, an HTTP client bound to it,
+// the names of failures, building cityops and running `cityops serve` and
+// `cityops apikey create` as subprocesses, nearest-rank percentiles, CPU
+// time and the load average from /proc, the formats of figures and the
+// lines that record how a run was made.
 package loadtool
 
 import (
@@ -99,6 +101,19 @@ func (g Guard) CheckPostgresDSN(dsn string) error {
 		}
 	}
 	return nil
+}
+
+// CheckDSN accepts an empty -db (SQLite) or a postgres:// URL whose hosts
+// are all on this machine: the server's database traffic counts too.
+// Anything else is refused with "-db: want a postgres:// URL" and hint.
+func (g Guard) CheckDSN(dsn, hint string) error {
+	if dsn == "" {
+		return nil
+	}
+	if !IsPostgresURL(dsn) {
+		return errors.New("-db: want a postgres:// URL" + hint)
+	}
+	return g.CheckPostgresDSN(dsn)
 }
 
 // IsPostgresURL reports whether dsn is a postgres:// or postgresql:// URL.

@@ -78,6 +78,30 @@ func TestCheckPostgresDSN(t *testing.T) {
 	}
 }
 
+// TestCheckDSN checks the -db values a server-running tool accepts: none
+// (SQLite), or a postgres:// URL on this machine.
+func TestCheckDSN(t *testing.T) {
+	t.Setenv("PGHOST", "")
+	t.Setenv("PGSERVICE", "")
+	for dsn, ok := range map[string]bool{
+		"":                                  true,
+		"postgres://u:p@127.0.0.1:5432/db":  true,
+		"postgresql://u@[::1]:5432/db":      true,
+		"postgres:///db?host=/run/postgres": true,
+		"/tmp/x.db":                         false,
+		"postgres://u@db.example.com/db":    false,
+		"postgres://u@127.0.0.1,10.0.0.2/d": false,
+		"postgres:///db?host=10.1.1.1":      false,
+	} {
+		if err := testGuard.CheckDSN(dsn, " (hint)"); (err == nil) != ok {
+			t.Errorf("CheckDSN(%q) = %v", dsn, err)
+		}
+	}
+	if err := testGuard.CheckDSN("/tmp/x.db", " (hint)"); err == nil || err.Error() != "-db: want a postgres:// URL (hint)" {
+		t.Errorf("CheckDSN(/tmp/x.db) = %v", err)
+	}
+}
+
 // TestRedactDSN checks that passwords in the user info and the query are
 // hidden and that what is not a URL is left alone.
 func TestRedactDSN(t *testing.T) {
@@ -96,6 +120,11 @@ func TestRedactDSN(t *testing.T) {
 func TestCommandLine(t *testing.T) {
 	got := CommandLine("cityops-test", []string{"-db", "postgres://u:secret@127.0.0.1/x", "--db=postgres://v:pw@[::1]/y", "a b", "it's"})
 	want := `cityops-test -db postgres://u:xxxxx@127.0.0.1/x '--db=postgres://v:xxxxx@[::1]/y' 'a b' 'it'\''s'`
+	if got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	got = CommandLine("cityops-test", []string{"-broker=tcp://a:b@127.0.0.1:1883", "-broker", "tcp://c:d@[::1]:1883", "-rate", "1e4"})
+	want = "cityops-test -broker=tcp://a:xxxxx@127.0.0.1:1883 -broker 'tcp://c:xxxxx@[::1]:1883' -rate 1e4"
 	if got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}

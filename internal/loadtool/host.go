@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"time"
 )
 
 // BuildCityops builds ./cmd/cityops of the module the tool runs in into
@@ -26,15 +28,60 @@ func BuildCityops(ctx context.Context, dir string) (string, error) {
 // LoadAverage is /proc/loadavg's first three fields: other processes on
 // the machine share its cores with a measurement.
 func LoadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "not available"
-	}
-	f := strings.Fields(string(b))
+	f := loadAvg()
 	if len(f) < 3 {
 		return "not available"
 	}
 	return strings.Join(f[:3], " ") + " (1, 5, 15 min)"
+}
+
+// LoadAverage1 is the one-minute load average alone, for a table column;
+// "?" where there is none.
+func LoadAverage1() string {
+	f := loadAvg()
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
+}
+
+// loadAvg is /proc/loadavg's fields; none off Linux.
+func loadAvg() []string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return nil
+	}
+	return strings.Fields(string(b))
+}
+
+// CPUMeter measures how many cores the server and the load tool use over
+// a phase, which shows whether the client competes with the server.
+type CPUMeter struct {
+	t0        time.Time
+	srv, self float64 // CPU seconds at t0
+	pid       string
+	ok        bool
+}
+
+// StartCPU samples the server (by pid) and this process.
+func StartCPU(pid string) *CPUMeter {
+	m := &CPUMeter{t0: time.Now(), pid: pid}
+	var ok1, ok2 bool
+	m.srv, ok1 = CPUSeconds(pid)
+	m.self, ok2 = CPUSeconds("self")
+	m.ok = ok1 && ok2
+	return m
+}
+
+// String samples again and describes the use since StartCPU.
+func (m *CPUMeter) String() string {
+	wall := time.Since(m.t0).Seconds()
+	srv, ok1 := CPUSeconds(m.pid)
+	self, ok2 := CPUSeconds("self")
+	if !m.ok || !ok1 || !ok2 || wall <= 0 {
+		return "not measured (needs Linux /proc)"
+	}
+	return fmt.Sprintf("cityops %.2f cores, load tool %.2f cores (of %d)", (srv-m.srv)/wall, (self-m.self)/wall, runtime.NumCPU())
 }
 
 // Thousands formats n with commas, as the benchmarks page does.

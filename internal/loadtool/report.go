@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -102,7 +103,8 @@ func ShellQuote(a string) string {
 }
 
 // CommandLine reproduces tool's command line for the record, quoted for
-// a shell, with any password in -db hidden.
+// a shell, with any password in -db, or in another URL (a -broker's, say),
+// hidden.
 func CommandLine(tool string, args []string) string {
 	out := []string{tool}
 	redactNext := false
@@ -115,10 +117,43 @@ func CommandLine(tool string, args []string) string {
 		case strings.HasPrefix(a, "-db=") || strings.HasPrefix(a, "--db="):
 			k, v, _ := strings.Cut(a, "=")
 			a = k + "=" + RedactDSN(v)
+		case strings.Contains(a, "://"):
+			if k, v, ok := strings.Cut(a, "="); ok && strings.HasPrefix(k, "-") {
+				a = k + "=" + RedactDSN(v)
+			} else {
+				a = RedactDSN(a)
+			}
 		}
 		out = append(out, ShellQuote(a))
 	}
 	return strings.Join(out, " ")
+}
+
+// RunInfo says how a run was made, for the first lines of a report.
+type RunInfo struct {
+	Tool    string   // the command's name
+	Args    []string // its arguments, as CommandLine records them
+	Binary  string   // the cityops binary, described by BinaryInfo
+	BinName string   // names the binary on the go line; "cityops" if empty
+	// SharedBy says who shares the cores, as in "the load tool and
+	// cityops".
+	SharedBy string
+	// LoadAverage adds a line with the load average at the start.
+	LoadAverage bool
+}
+
+// Write prints the lines that say how the run was made: its command line,
+// start, Go version and cityops binary, cores and, if asked, the load
+// average.
+func (ri RunInfo) Write(printf func(format string, a ...any)) {
+	name := cmp.Or(ri.BinName, "cityops")
+	printf("command     %s\n", CommandLine(ri.Tool, ri.Args))
+	printf("started     %s\n", time.Now().Format(time.RFC3339))
+	printf("go          %s %s/%s (load tool); %s: %s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, name, BinaryInfo(ri.Binary))
+	printf("cpus        %d (GOMAXPROCS %d), shared by %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), ri.SharedBy)
+	if ri.LoadAverage {
+		printf("load        average %s at start; other processes may share the cores\n", LoadAverage())
+	}
 }
 
 // Progress returns a printf that writes one progress line to w, prefixed

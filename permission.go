@@ -24,11 +24,12 @@ const (
 	PermAlarmsAct     Permission = "alarms:act"     // acknowledge and clear alarms
 	PermRulesWrite    Permission = "rules:write"    // edit alarm rules
 	PermWarningsWrite Permission = "warnings:write" // broadcast and withdraw public warnings
+	PermAuditRead     Permission = "audit:read"     // read, export and verify the audit trail
 )
 
 // Scopes lists the permissions an API key may be given.
 var Scopes = []Permission{PermOrgRead, PermOrgWrite, PermUsersRead, PermUsersWrite, PermReportsRead, PermOpen311Write,
-	PermDataRead, PermDataWrite, PermIOC, PermAlarmsRead, PermAlarmsAct, PermRulesWrite, PermWarningsWrite}
+	PermDataRead, PermDataWrite, PermIOC, PermAlarmsRead, PermAlarmsAct, PermRulesWrite, PermWarningsWrite, PermAuditRead}
 
 // Roles, from the public up to the administrator.
 const (
@@ -53,7 +54,7 @@ var rolePerms = map[string][]Permission{
 		PermWarningsWrite},
 	RoleSteering: {PermStaff, PermOrgRead, PermReportsRead, PermDataRead, PermIOC, PermAlarmsRead},
 	RoleAdmin: {PermStaff, PermOrgRead, PermOrgWrite, PermUsersRead, PermUsersWrite, PermAPIKeysManage, PermReportsRead, PermDataRead,
-		PermDataWrite, PermIOC, PermAlarmsRead, PermAlarmsAct, PermRulesWrite, PermWarningsWrite},
+		PermDataWrite, PermIOC, PermAlarmsRead, PermAlarmsAct, PermRulesWrite, PermWarningsWrite, PermAuditRead},
 }
 
 // RoleCan reports whether role grants permission p.

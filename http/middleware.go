@@ -54,10 +54,11 @@ func (s *Server) language(next http.Handler) http.Handler {
 // authenticate puts the actor in the request context: an API key from the
 // Authorization or X-API-Key header, or the session cookie. A bad API key
 // is refused at once; a stale cookie is dropped and the request goes on
-// as the public's.
+// as the public's. The client's address goes in the context too, for the
+// audit trail.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := r.Context()
+		ctx := cityops.NewContextWithSource(r.Context(), remoteIP(r))
 		key := r.Header.Get("X-API-Key")
 		if h := r.Header.Get("Authorization"); key == "" && h != "" {
 			scheme, token, _ := strings.Cut(h, " ")

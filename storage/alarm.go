@@ -73,6 +73,7 @@ func (d *DB) SaveAlarmRule(ctx context.Context, r *cityops.AlarmRule) error {
 // several.
 func (d *DB) SaveAlarmRules(ctx context.Context, rules []*cityops.AlarmRule) error {
 	if err := authorize(ctx, cityops.PermRulesWrite); err != nil {
+		d.auditDenied(ctx, "rules.save", "", err)
 		return err
 	}
 	prefix := func(i int, err error) error {
@@ -95,6 +96,11 @@ func (d *DB) SaveAlarmRules(ctx context.Context, rules []*cityops.AlarmRule) err
 		for i, r := range rules {
 			if err := saveRule(ctx, tx, r); err != nil {
 				return prefix(i, err)
+			}
+		}
+		for _, r := range rules {
+			if err := tx.audit(ctx, "rules.save", "rule:"+r.Code, fmt.Sprintf("enabled=%t", r.Enabled)); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -156,16 +162,19 @@ func saveRule(ctx context.Context, tx *Tx, r *cityops.AlarmRule) error {
 // DeleteAlarmRule implements cityops.AlarmService.
 func (d *DB) DeleteAlarmRule(ctx context.Context, code string) error {
 	if err := authorize(ctx, cityops.PermRulesWrite); err != nil {
+		d.auditDenied(ctx, "rules.delete", "rule:"+code, err)
 		return err
 	}
-	res, err := d.db.ExecContext(ctx, `delete from alarm_rules where code = $1`, code)
-	if err != nil {
-		return fmt.Errorf("delete alarm rule: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return notFound("alarm rule", code)
-	}
-	return nil
+	return d.inTx(ctx, func(tx *Tx) error {
+		res, err := tx.ExecContext(ctx, `delete from alarm_rules where code = $1`, code)
+		if err != nil {
+			return fmt.Errorf("delete alarm rule: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound("alarm rule", code)
+		}
+		return tx.audit(ctx, "rules.delete", "rule:"+code, "")
+	})
 }
 
 const alarmCols = `l.id, l.rule_code, l.rule_name, l.sector, l.severity, l.status, l.tenant, l.entity_id, l.entity_type, l.attr,
@@ -506,6 +515,7 @@ func (d *DB) endTx(ctx context.Context, tx *Tx, in *cityops.AlarmEnd, auto bool)
 // ActOnAlarm implements cityops.AlarmService.
 func (d *DB) ActOnAlarm(ctx context.Context, id int64, action, note string) (*cityops.Alarm, error) {
 	if err := authorize(ctx, cityops.PermAlarmsAct); err != nil {
+		d.auditDenied(ctx, "alarm."+action, fmt.Sprintf("alarm:%d", id), err)
 		return nil, err
 	}
 	note = strings.TrimSpace(note)
@@ -540,6 +550,9 @@ func (d *DB) ActOnAlarm(ctx context.Context, id int64, action, note string) (*ci
 			return fmt.Errorf("alarm action: %w", err)
 		}
 		if err := alarmEvent(ctx, tx, id, action, actor.Name(), nil, note); err != nil {
+			return err
+		}
+		if err := tx.audit(ctx, "alarm."+action, fmt.Sprintf("alarm:%d", id), "rule="+l.Rule+" entity="+l.EntityID); err != nil {
 			return err
 		}
 		out, err = d.alarmTx(ctx, tx, id)

@@ -35,10 +35,21 @@ func (d *DB) Login(ctx context.Context, email, password, userAgent, remoteAddr s
 	var id int64
 	var hash string
 	var disabled sql.Null[time.Time]
+	source := remoteAddr
+	if source == "" {
+		source = cityops.SourceFromContext(ctx)
+	}
+	// A failed sign-in is recorded on its own; the trail tells why, the
+	// person signing in is not told.
+	failed := func(why string) error {
+		d.auditAside(ctx, &cityops.AuditEntry{Actor: "anonymous", Source: source, Action: "auth.login_failed",
+			Object: "user:" + email, Outcome: cityops.AuditFailed, Detail: why})
+		return errBadLogin
+	}
 	err := d.db.QueryRowContext(ctx, `select id, password_hash, disabled_at from users where email = $1`, email).Scan(&id, &hash, &disabled)
 	if errors.Is(err, sql.ErrNoRows) {
 		auth.VerifyPassword(password, d.dummyHash())
-		return "", nil, errBadLogin
+		return "", nil, failed("unknown account")
 	}
 	if err != nil {
 		return "", nil, fmt.Errorf("login: %w", err)
@@ -47,8 +58,11 @@ func (d *DB) Login(ctx context.Context, email, password, userAgent, remoteAddr s
 	if err != nil {
 		return "", nil, fmt.Errorf("login: user %d: %w", id, err)
 	}
-	if !ok || disabled.Valid {
-		return "", nil, errBadLogin
+	switch {
+	case !ok:
+		return "", nil, failed("wrong password")
+	case disabled.Valid:
+		return "", nil, failed("account disabled")
 	}
 	token := auth.NewToken(32)
 	err = d.inTx(ctx, func(tx *Tx) error {
@@ -62,8 +76,11 @@ func (d *DB) Login(ctx context.Context, email, password, userAgent, remoteAddr s
 			tx.now, tx.now.Add(-d.Sessions.Idle)); err != nil {
 			return fmt.Errorf("sweep sessions: %w", err)
 		}
-		_, err := tx.ExecContext(ctx, `update users set last_login_at = $1 where id = $2`, tx.now, id)
-		return err
+		if _, err := tx.ExecContext(ctx, `update users set last_login_at = $1 where id = $2`, tx.now, id); err != nil {
+			return fmt.Errorf("login: %w", err)
+		}
+		return appendAudit(ctx, tx, &cityops.AuditEntry{Actor: email, Source: source, Action: "auth.login",
+			Object: "user:" + email, Outcome: cityops.AuditOK})
 	})
 	if err != nil {
 		return "", nil, err
@@ -148,6 +165,7 @@ const apiKeyTag = "cok_"
 // CreateAPIKey implements cityops.AuthService.
 func (d *DB) CreateAPIKey(ctx context.Context, k *cityops.APIKey) (string, error) {
 	if err := authorize(ctx, cityops.PermAPIKeysManage); err != nil {
+		d.auditDenied(ctx, "apikey.create", "", err)
 		return "", err
 	}
 	name, scopes := k.Name, k.Scopes
@@ -189,7 +207,11 @@ func (d *DB) CreateAPIKey(ctx context.Context, k *cityops.APIKey) (string, error
 		if err != nil {
 			return fmt.Errorf("create api key: %w", err)
 		}
-		return nil
+		detail := "scopes=" + strings.Join(scopes, ",")
+		if k.Agency != "" {
+			detail += " agency=" + k.Agency
+		}
+		return tx.audit(ctx, "apikey.create", "apikey:"+prefix, detail)
 	})
 	if err != nil {
 		return "", err
@@ -238,17 +260,19 @@ func (d *DB) FindAPIKeys(ctx context.Context) ([]*cityops.APIKey, error) {
 // RevokeAPIKey implements cityops.AuthService.
 func (d *DB) RevokeAPIKey(ctx context.Context, id int64) error {
 	if err := authorize(ctx, cityops.PermAPIKeysManage); err != nil {
+		d.auditDenied(ctx, "apikey.revoke", fmt.Sprintf("apikey:%d", id), err)
 		return err
 	}
 	return d.inTx(ctx, func(tx *Tx) error {
-		res, err := tx.ExecContext(ctx, `update api_keys set revoked_at = coalesce(revoked_at, $1) where id = $2`, tx.now, id)
+		var prefix string
+		err := tx.QueryRowContext(ctx, `update api_keys set revoked_at = coalesce(revoked_at, $1) where id = $2 returning prefix`, tx.now, id).Scan(&prefix)
+		if errors.Is(err, sql.ErrNoRows) {
+			return cityops.Errorf(cityops.ENOTFOUND, "API key %d not found", id)
+		}
 		if err != nil {
 			return fmt.Errorf("revoke api key: %w", err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return cityops.Errorf(cityops.ENOTFOUND, "API key %d not found", id)
-		}
-		return nil
+		return tx.audit(ctx, "apikey.revoke", "apikey:"+prefix, "")
 	})
 }
 

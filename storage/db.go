@@ -51,6 +51,11 @@ type DB struct {
 	Log *slog.Logger
 	// Reports holds the city's rules of report handling.
 	Reports cityops.ReportConfig
+	// AuditKey is the HMAC key that seals the audit trail. It is kept
+	// outside the database (a file the caller reads), so that whoever can
+	// write to the database cannot forge seals. Without it, Seal refuses
+	// and VerifyAudit cannot check the seals' HMACs.
+	AuditKey []byte
 
 	areas  *areaCache
 	intake *intake

@@ -891,6 +891,18 @@ func (d *DB) Act(ctx context.Context, tracking string, act cityops.Action) (*cit
 		if err := writeOutbox(ctx, tx, r.ID, "report."+act.Name, note, internal); err != nil {
 			return err
 		}
+		auditActor := actor.AuditName()
+		if who == "citizen" {
+			auditActor = who
+		}
+		detail := r.Status + " -> " + to
+		if act.Agency != "" {
+			detail += " agency=" + act.Agency
+		}
+		if err := appendAudit(ctx, tx, &cityops.AuditEntry{Actor: auditActor, Source: cityops.SourceFromContext(ctx),
+			Action: "report." + act.Name, Object: "report:" + r.Tracking, Outcome: cityops.AuditOK, Detail: detail}); err != nil {
+			return err
+		}
 		r2, err := scanReport(tx.QueryRowContext(ctx, `select `+reportCols+reportFrom+` where r.id = $1`, r.ID))
 		if err != nil {
 			return fmt.Errorf("act: %w", err)

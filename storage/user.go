@@ -122,6 +122,7 @@ func scopeIDs(ctx context.Context, tx *Tx, agency, area string) (agencyID, areaI
 // CreateUser implements cityops.UserService.
 func (d *DB) CreateUser(ctx context.Context, u *cityops.User, password string) error {
 	if err := authorize(ctx, cityops.PermUsersWrite); err != nil {
+		d.auditDenied(ctx, "user.create", "user:"+u.Email, err)
 		return err
 	}
 	verr := u.Validate()
@@ -148,7 +149,7 @@ func (d *DB) CreateUser(ctx context.Context, u *cityops.User, password string) e
 		if err != nil {
 			return fmt.Errorf("create user: %w", err)
 		}
-		return nil
+		return tx.audit(ctx, "user.create", "user:"+u.Email, userDetail(u))
 	})
 }
 
@@ -167,6 +168,7 @@ func mergeInvalid(errs ...error) error {
 // sessions in the same transaction.
 func (d *DB) UpdateUser(ctx context.Context, id int64, upd cityops.UserUpdate) (*cityops.User, error) {
 	if err := authorize(ctx, cityops.PermUsersWrite); err != nil {
+		d.auditDenied(ctx, "user.update", fmt.Sprintf("user:%d", id), err)
 		return nil, err
 	}
 	var out *cityops.User
@@ -210,6 +212,9 @@ func (d *DB) UpdateUser(ctx context.Context, id int64, upd cityops.UserUpdate) (
 				return fmt.Errorf("end sessions: %w", err)
 			}
 		}
+		if err := tx.audit(ctx, "user.update", "user:"+u.Email, userDetail(u)); err != nil {
+			return err
+		}
 		out = u
 		return nil
 	})
@@ -220,6 +225,7 @@ func (d *DB) UpdateUser(ctx context.Context, id int64, upd cityops.UserUpdate) (
 func (d *DB) SetPassword(ctx context.Context, id int64, password string) error {
 	if a := cityops.ActorFromContext(ctx); a == nil || a.User == nil || a.User.ID != id {
 		if err := authorize(ctx, cityops.PermUsersWrite); err != nil {
+			d.auditDenied(ctx, "user.password", fmt.Sprintf("user:%d", id), err)
 			return err
 		}
 	}
@@ -231,16 +237,32 @@ func (d *DB) SetPassword(ctx context.Context, id int64, password string) error {
 		return fmt.Errorf("set password: %w", err)
 	}
 	return d.inTx(ctx, func(tx *Tx) error {
-		res, err := tx.ExecContext(ctx, `update users set password_hash = $1, updated_at = $2 where id = $3`, hash, tx.now, id)
+		var email string
+		err := tx.QueryRowContext(ctx, `update users set password_hash = $1, updated_at = $2 where id = $3 returning email`, hash, tx.now, id).Scan(&email)
+		if errors.Is(err, sql.ErrNoRows) {
+			return cityops.Errorf(cityops.ENOTFOUND, "user %d not found", id)
+		}
 		if err != nil {
 			return fmt.Errorf("set password: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return cityops.Errorf(cityops.ENOTFOUND, "user %d not found", id)
 		}
 		if _, err := tx.ExecContext(ctx, `delete from sessions where user_id = $1`, id); err != nil {
 			return fmt.Errorf("end sessions: %w", err)
 		}
-		return nil
+		return tx.audit(ctx, "user.password", "user:"+email, "")
 	})
+}
+
+// userDetail describes an account's access for the audit trail.
+func userDetail(u *cityops.User) string {
+	s := "role=" + u.Role
+	if u.AgencyCode != "" {
+		s += " agency=" + u.AgencyCode
+	}
+	if u.AreaCode != "" {
+		s += " area=" + u.AreaCode
+	}
+	if u.DisabledAt != nil {
+		s += " disabled"
+	}
+	return s
 }

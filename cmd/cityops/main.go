@@ -49,6 +49,7 @@ func init() {
 		{"apikey", "create -name N -scopes S1,S2 | list | revoke -id N", "manage API keys for machine clients; create prints only the new key", runAPIKey},
 		{"areas", "import [flags] FILE.geojson", "import or update administrative areas from GeoJSON, all or nothing", runAreas},
 		{"simulate", "-key KEY [-url URL] [-speed N] [-flood IN,RISE,PEAK]", "send live Huế sensor data to a running cityops (NGSI-LD)", runSimulate},
+		{"audit", "verify | export [-since T] [-until T] | seal [-audit-key-file FILE]", "check the audit trail's hash chain and seals, export it as JSON lines, or seal it", runAudit},
 		{"backup", "-to FILE", "write a consistent copy of the SQLite database while serve runs", runBackup},
 		{"version", "", "print the version", runVersion},
 		{"help", "[command]", "show this help, or a command's flags", nil},

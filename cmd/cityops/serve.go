@@ -66,6 +66,7 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 	mqttUsers := fs.String("mqtt-users", "", "`file` of the users of the -mqtt-listen broker, one a line: USERNAME PASSWORD [KEY,KEY…] (KEYs limit the topics /KEY/{deviceId}/attrs the user may publish to); keep it readable by cityops only")
 	smtpAddr := fs.String("smtp", "", "mail server `host:port` for e-mails to reporters; empty sends none")
 	smtpFrom := fs.String("smtp-from", "cityops@localhost", "sender `address` of e-mails")
+	auditKey := auditKeyFlag(fs)
 	publicURL := fs.String("public-url", "", "the `URL` citizens reach cityops at, for links in e-mails (default: the listen address)")
 	if st, err := parse(fs, args); st >= 0 {
 		if st == exitOK {
@@ -134,6 +135,10 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 	case *mqttUsers != "":
 		problems = append(problems, "-mqtt-users: only with -mqtt-listen")
 	}
+	sealKey, err := auditKey()
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
 	if len(problems) > 0 {
 		return fail(env.Stderr, exitUsage, errors.New(strings.Join(problems, "\n")))
 	}
@@ -154,6 +159,7 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 	db.Reports.WarnBefore, db.Reports.EscalateAfter = *warnBefore, *escalateAfter
 	db.Reports.DuplicateRadius, db.Reports.DuplicateWindow = *dupRadius, time.Duration(*dupDays)*24*time.Hour
 	db.Reports.Calendar = cal
+	db.AuditKey = sealKey
 
 	var logins []demo.Login
 	loginsFile := filepath.Join(dbf.data, "demo-logins.txt")
@@ -307,6 +313,13 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 			}
 		}
 	}()
+	if len(sealKey) > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sealHourly(bg, db.Seal, func(err error) { log.Error("audit seal", "err", err) })
+		}()
+	}
 	wg.Add(7)
 	go func() {
 		defer wg.Done()

@@ -87,13 +87,12 @@ func Open(ctx context.Context, dsn, dataDir string) (*DB, error) {
 	}
 	switch {
 	case dsn == "" || strings.HasPrefix(dsn, "file:") || strings.HasSuffix(dsn, ".db"):
-		path := dsn
-		if path == "" {
-			path = filepath.Join(dataDir, "cityops.db")
-		}
-		path = strings.TrimPrefix(path, "file:")
-		if i := strings.IndexByte(path, '?'); i >= 0 {
-			path = path[:i]
+		path := filepath.Join(dataDir, "cityops.db")
+		if dsn != "" { // a DSN given: its options are cityops' own
+			path = strings.TrimPrefix(dsn, "file:")
+			if i := strings.IndexByte(path, '?'); i >= 0 {
+				path = path[:i]
+			}
 		}
 		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 			return nil, fmt.Errorf("data directory: %w", err)
@@ -159,7 +158,9 @@ func sqliteDSN(path string) string {
 	q.Add("_pragma", "cache_size(-65536)")
 	q.Set("_time_format", "sqlite")
 	q.Set("_txlock", "immediate")
-	return "file:" + path + "?" + q.Encode()
+	// The path is escaped as a URI path: SQLite reads "file:" names as
+	// URIs, where '#' and '?' in a directory name would cut it short.
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 }
 
 func checkWritable(dir string) error {

@@ -348,7 +348,15 @@ func (d *DB) FindReportByTracking(ctx context.Context, tracking string) (*cityop
 	if err := d.loadSupporting(ctx, r); err != nil {
 		return nil, err
 	}
-	return d.redact(ctx, r), nil
+	r = d.redact(ctx, r)
+	// A staff member who sees a reporter's identity or contact leaves a
+	// trace in the audit trail (cityops itself, sending e-mail, does not).
+	if a := cityops.ActorFromContext(ctx); r.ReporterVisible && a != nil && !a.System &&
+		(r.ReporterName != "" || r.ReporterPhone != "" || r.ReporterEmail != "") {
+		d.auditAside(ctx, &cityops.AuditEntry{Actor: a.AuditName(), Source: cityops.SourceFromContext(ctx),
+			Action: "report.view_personal", Object: "report:" + r.Tracking, Outcome: cityops.AuditOK})
+	}
+	return r, nil
 }
 
 func (d *DB) loadSupporting(ctx context.Context, r *cityops.Report) error {

@@ -66,6 +66,37 @@ func (a Attr) ObservedAt() (time.Time, bool) {
 	return t, err == nil
 }
 
+// Point returns the default instance of the entity's location when it is
+// a GeoJSON Point ({"type": "Point", "coordinates": [lon, lat]}) within
+// the valid ranges.
+func (e *Entity) Point() (lat, lon float64, ok bool) {
+	for _, a := range e.Attrs[LocationAttr] {
+		if a.DatasetID() != "" {
+			continue
+		}
+		g, _ := a["value"].(map[string]any)
+		if g["type"] != "Point" {
+			return 0, 0, false
+		}
+		switch c := g["coordinates"].(type) {
+		case []any:
+			if len(c) >= 2 {
+				lon, ok1 := c[0].(float64)
+				lat, ok2 := c[1].(float64)
+				return lat, lon, ok1 && ok2 && validPoint(lat, lon)
+			}
+		case []float64:
+			if len(c) >= 2 {
+				return c[1], c[0], validPoint(c[1], c[0])
+			}
+		}
+		return 0, 0, false
+	}
+	return 0, 0, false
+}
+
+func validPoint(lat, lon float64) bool { return lat >= -90 && lat <= 90 && lon >= -180 && lon <= 180 }
+
 // Number returns the instance's value when it is a number, for roll-ups.
 func (a Attr) Number() (float64, bool) {
 	f, ok := a["value"].(float64)

@@ -402,7 +402,7 @@ func (rd *reading) name() string {
 func (rd *reading) point() (lat, lon float64, ok bool) {
 	if rd.located == 0 {
 		rd.located = -1
-		if la, lo, ok := entityPoint(rd.c.Entity); ok {
+		if la, lo, ok := rd.c.Entity.Point(); ok {
 			rd.lat, rd.lon, rd.located = la, lo, 1
 		}
 	}
@@ -421,37 +421,6 @@ func (rd *reading) in(area string, inArea func(lat, lon float64, area string) bo
 	rd.areas = append(rd.areas, h)
 	return h.in
 }
-
-// entityPoint returns the default instance of the entity's location when
-// it is a GeoJSON Point ({"type": "Point", "coordinates": [lon, lat]}).
-func entityPoint(e *cityops.Entity) (lat, lon float64, ok bool) {
-	for _, a := range e.Attrs[cityops.LocationAttr] {
-		if a.DatasetID() != "" {
-			continue
-		}
-		g, _ := a["value"].(map[string]any)
-		if g["type"] != "Point" {
-			return 0, 0, false
-		}
-		switch c := g["coordinates"].(type) {
-		case []any:
-			if len(c) >= 2 {
-				lon, ok1 := c[0].(float64)
-				lat, ok2 := c[1].(float64)
-				ok = ok1 && ok2
-				return lat, lon, ok && validPoint(lat, lon)
-			}
-		case []float64:
-			if len(c) >= 2 {
-				return c[1], c[0], validPoint(c[1], c[0])
-			}
-		}
-		return 0, 0, false
-	}
-	return 0, 0, false
-}
-
-func validPoint(lat, lon float64) bool { return lat >= -90 && lat <= 90 && lon >= -180 && lon <= 180 }
 
 // byObservedAt orders updates by the newest observedAt each carries
 // (updates without one keep their place).

@@ -177,22 +177,6 @@ func entityNumber(e *cityops.Entity, attr string) (float64, bool) {
 	return 0, false
 }
 
-func entityPoint(e *cityops.Entity) (lat, lon float64, ok bool) {
-	for _, a := range e.Attrs[cityops.LocationAttr] {
-		g, _ := a["value"].(map[string]any)
-		if g["type"] != "Point" {
-			continue
-		}
-		c, _ := g["coordinates"].([]any)
-		if len(c) >= 2 {
-			lon, ok1 := c[0].(float64)
-			lat, ok2 := c[1].(float64)
-			return lat, lon, ok1 && ok2
-		}
-	}
-	return 0, 0, false
-}
-
 // iocFilter reads sector, area and the period (since/until, or days back
 // from now; 30 days by default).
 func iocFilter(r *http.Request) (cityops.IOCFilter, error) {
@@ -443,7 +427,7 @@ func (s *Server) handleIOCSensors(w http.ResponseWriter, r *http.Request) error 
 		if k == nil || (f.Sector != "" && k.Sector != f.Sector) {
 			continue
 		}
-		lat, lon, ok := entityPoint(e)
+		lat, lon, ok := e.Point()
 		if !ok || (f.Area != "" && !s.inArea(r.Context(), lat, lon, f.Area)) {
 			continue
 		}

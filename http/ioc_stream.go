@@ -11,31 +11,6 @@ import (
 	"github.com/cityops/cityops/ngsild/jsonld"
 )
 
-// alarmInScope mirrors storage's alarm scope for live events: the centre,
-// the steering board and administrators see every alarm; agency staff
-// their agency's; a ward officer without an agency those in their ward.
-func alarmInScope(a *cityops.Actor, l *cityops.Alarm) bool {
-	switch {
-	case a == nil:
-		return false
-	case a.System:
-		return true
-	case a.APIKey != nil:
-		return a.APIKey.Agency == "" || a.APIKey.Agency == l.Agency
-	}
-	u := a.User
-	switch u.Role {
-	case cityops.RoleOperator, cityops.RoleSteering, cityops.RoleAdmin:
-		return true
-	case cityops.RoleWardOfficer:
-		if u.AgencyCode != "" {
-			return l.Agency == u.AgencyCode
-		}
-		return u.AreaCode != "" && l.Area == u.AreaCode
-	}
-	return u.AgencyCode != "" && l.Agency == u.AgencyCode
-}
-
 type liveReading struct {
 	ID     string             `json:"id"`
 	Type   string             `json:"type"`
@@ -80,7 +55,7 @@ func (s *Server) handleIOCStream(w http.ResponseWriter, r *http.Request) error {
 		case e := <-live:
 			switch e.Kind {
 			case "alarm":
-				if !alarmInScope(actor, e.Alarm) {
+				if !sees(actor, e.Alarm.Agency, e.Alarm.Area) {
 					continue
 				}
 				write("alarm", struct {

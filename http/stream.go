@@ -15,10 +15,14 @@ type EventSource interface {
 	Subscribe() (<-chan *cityops.OutboxEvent, func())
 }
 
-// inScope reports whether a viewer may see an event: the centre, the
-// steering board and administrators see every event; agency staff their
-// agency's; ward officers their agency's or area's.
-func inScope(a *cityops.Actor, e *cityops.OutboxEvent) bool {
+// inScope reports whether a viewer may see a report event.
+func inScope(a *cityops.Actor, e *cityops.OutboxEvent) bool { return sees(a, e.Agency, e.Area) }
+
+// sees reports whether a viewer may see what belongs to an agency and an
+// area, as storage scopes reports and alarms: the centre, the steering
+// board and administrators see everything; agency staff their agency's;
+// ward officers their agency's or their ward's.
+func sees(a *cityops.Actor, agency, area string) bool {
 	if a == nil {
 		return false
 	}
@@ -26,16 +30,16 @@ func inScope(a *cityops.Actor, e *cityops.OutboxEvent) bool {
 		return true
 	}
 	if a.APIKey != nil {
-		return a.APIKey.Agency == "" || e.Agency == a.APIKey.Agency
+		return a.APIKey.Agency == "" || agency == a.APIKey.Agency
 	}
 	u := a.User
 	switch u.Role {
 	case cityops.RoleOperator, cityops.RoleAdmin, cityops.RoleSteering:
 		return true
 	case cityops.RoleWardOfficer:
-		return (u.AgencyCode != "" && e.Agency == u.AgencyCode) || (u.AreaCode != "" && e.Area == u.AreaCode)
+		return (u.AgencyCode != "" && agency == u.AgencyCode) || (u.AreaCode != "" && area == u.AreaCode)
 	}
-	return u.AgencyCode != "" && e.Agency == u.AgencyCode
+	return u.AgencyCode != "" && agency == u.AgencyCode
 }
 
 // handleStream is a Server-Sent Events stream of report events for the

@@ -142,17 +142,5 @@ func (p *AlertPublisher) Run(ctx context.Context) {
 	}
 }
 
-// Flush waits until the queue is empty (for tests).
-func (p *AlertPublisher) Flush(ctx context.Context) error {
-	for len(p.q) > 0 {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
-	return nil
-}
-
 // Dropped counts alerts dropped because the queue was full.
 func (p *AlertPublisher) Dropped() uint64 { return p.dropped.Load() }

@@ -214,6 +214,9 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 	alerts := notify.NewAlertPublisher(db, log)
 	db.OnAlarmChange(alerts.AlarmChanged)
 	db.OnWarning(alerts.WarningChanged)
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cityops_alerts_dropped_total",
+		Help: "Alarm and warning changes not published as NGSI-LD Alerts because the queue was full."},
+		func() float64 { return float64(alerts.Dropped()) }))
 	// Alarm rules watch every committed entity write.
 	engine := alarm.New(db, alarm.Options{Logger: log, InArea: func(lat, lon float64, area string) bool {
 		ok, err := db.InArea(ctx, lat, lon, area)

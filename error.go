@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Error codes are the small closed set every layer speaks. The HTTP and CLI
@@ -16,6 +17,7 @@ const (
 	EUNAUTHORIZED = "unauthorized" // no valid credentials
 	EFORBIDDEN    = "forbidden"    // valid credentials, not allowed
 	ETOOLARGE     = "too_large"    // the request body or upload is over the limit
+	ETOOMANY      = "too_many"     // too many attempts or requests; RetryAfter says when to try again
 	EINTERNAL     = "internal"     // a bug or an outage; the text is never shown
 	EUNAVAILABLE  = "unavailable"  // a dependency (the database) is down
 )
@@ -28,6 +30,25 @@ type Error struct {
 	// Fields holds per-field problems for EINVALID, keyed by the field's
 	// name as the client sent it (JSON name or form name).
 	Fields map[string]string
+	// RetryAfter, for ETOOMANY, is how long the caller should wait.
+	RetryAfter time.Duration
+}
+
+// TooMany returns an ETOOMANY error asking the caller to wait d.
+func TooMany(d time.Duration, format string, args ...any) *Error {
+	e := Errorf(ETOOMANY, format, args...)
+	e.RetryAfter = d
+	return e
+}
+
+// ErrorRetryAfter returns how long the caller of a refused request should
+// wait, or 0.
+func ErrorRetryAfter(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.RetryAfter
+	}
+	return 0
 }
 
 func (e *Error) Error() string {

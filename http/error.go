@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cityops/cityops"
 )
@@ -20,6 +22,7 @@ var statuses = map[string]int{
 	cityops.EUNAUTHORIZED: http.StatusUnauthorized,
 	cityops.EFORBIDDEN:    http.StatusForbidden,
 	cityops.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	cityops.ETOOMANY:      http.StatusTooManyRequests,
 	cityops.EUNAVAILABLE:  http.StatusServiceUnavailable,
 	cityops.EINTERNAL:     http.StatusInternalServerError,
 }
@@ -73,6 +76,9 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.As(err, &em) {
 		err = cityops.Errorf(cityops.EINVALID, "%s", em.Error())
 		code = "method_not_allowed"
+	}
+	if d := cityops.ErrorRetryAfter(err); d > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
 	}
 	if code == cityops.EINTERNAL {
 		s.Log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)

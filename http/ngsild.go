@@ -88,6 +88,8 @@ func problemFor(err error) problem {
 			kind = errOperationForbidden
 		case cityops.EUNAVAILABLE:
 			kind = ngsiError{"ServiceUnavailable", http.StatusServiceUnavailable}
+		case cityops.ETOOMANY:
+			kind = ngsiError{"TooManyRequests", http.StatusTooManyRequests}
 		}
 		if ErrorStatus(err) == http.StatusRequestEntityTooLarge {
 			kind = errTooLarge

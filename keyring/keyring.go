@@ -244,3 +244,24 @@ func (k *Keyring) Derive(id string, salt []byte, info string) ([]byte, error) {
 	}
 	return hkdf.Key(sha256.New, k.keys[i].raw, salt, info, KeySize)
 }
+
+// FromConfig loads the keyring named by a command-line flag's value (a
+// file), else by the environment: CITYOPS_DATA_KEY_FILE (a file) or
+// CITYOPS_DATA_KEY (the keyring's text itself). It returns nil and no
+// error when none is given.
+func FromConfig(path string, getenv func(string) string) (*Keyring, error) {
+	if path == "" {
+		path = getenv("CITYOPS_DATA_KEY_FILE")
+	}
+	if path != "" {
+		return Load(path)
+	}
+	if text := getenv("CITYOPS_DATA_KEY"); text != "" {
+		k, err := Parse([]byte(text))
+		if err != nil {
+			return nil, fmt.Errorf("CITYOPS_DATA_KEY: %w", err)
+		}
+		return k, nil
+	}
+	return nil, nil
+}

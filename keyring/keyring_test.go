@@ -107,3 +107,29 @@ func TestParseRefusals(t *testing.T) {
 		t.Fatalf("a world-readable keyring was loaded: %v", err)
 	}
 }
+
+func TestFromConfig(t *testing.T) {
+	line := NewLine(time.Now())
+	env := map[string]string{}
+	getenv := func(k string) string { return env[k] }
+	if k, err := FromConfig("", getenv); k != nil || err != nil {
+		t.Fatalf("nothing given: %v, %v", k, err)
+	}
+	env["CITYOPS_DATA_KEY"] = line
+	k, err := FromConfig("", getenv)
+	if err != nil || k.Current() != strings.Fields(line)[0] {
+		t.Fatalf("from the environment: %v", err)
+	}
+	path := filepath.Join(t.TempDir(), "keys")
+	other := NewLine(time.Now())
+	os.WriteFile(path, []byte(other), 0o600)
+	env["CITYOPS_DATA_KEY_FILE"] = path
+	if k, err = FromConfig("", getenv); err != nil || k.Current() != strings.Fields(other)[0] {
+		t.Fatalf("the file named in the environment comes before the text: %v", err)
+	}
+	env["CITYOPS_DATA_KEY"] = "garbage"
+	delete(env, "CITYOPS_DATA_KEY_FILE")
+	if _, err := FromConfig("", getenv); err == nil || !strings.Contains(err.Error(), "CITYOPS_DATA_KEY") {
+		t.Fatalf("bad text: %v", err)
+	}
+}

@@ -67,6 +67,8 @@ func ParseAlarmRulesCSV(r io.Reader) ([]*AlarmRule, error) {
 			}
 			return ""
 		}
+		// Text as cityops exports it, with formula guards taken off.
+		text := func(name string) string { return unguardCell(get(name)) }
 		where := fmt.Sprintf("line %d", line)
 		bad := func(name, format string, args ...any) { v.Add(where+": "+name, format, args...) }
 		num := func(name string) float64 {
@@ -103,12 +105,12 @@ func ParseAlarmRulesCSV(r io.Reader) ([]*AlarmRule, error) {
 			bad(name, "%q is not true or false", get(name))
 			return def
 		}
-		rule := &AlarmRule{Code: get("code"), Name: get("name"), Sector: get("sector"), Severity: get("severity"),
-			EntityType: get("entity_type"), EntityID: get("entity_id"), Area: get("area"), Attr: get("attr"), Kind: get("kind"),
+		rule := &AlarmRule{Code: get("code"), Name: text("name"), Sector: get("sector"), Severity: get("severity"),
+			EntityType: text("entity_type"), EntityID: get("entity_id"), Area: get("area"), Attr: text("attr"), Kind: get("kind"),
 			Op: get("op"), Value: num("value"), ForMinutes: integer("for_minutes"), WindowMinutes: integer("window_minutes"),
 			Count: integer("count"), AutoClear: boolean("auto_clear", true), Category: get("category"), Agency: get("agency"),
-			DueHours: integer("due_hours"), Message: get("message"), Enabled: boolean("enabled", true)}
-		if en := get("name_en"); en != "" {
+			DueHours: integer("due_hours"), Message: text("message"), Enabled: boolean("enabled", true)}
+		if en := text("name_en"); en != "" {
 			rule.Names = Names{"en": en}
 		}
 		if get("clear") != "" {
@@ -131,4 +133,16 @@ func ParseAlarmRulesCSV(r io.Reader) ([]*AlarmRule, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// unguardCell takes off the quote an export puts before text that a
+// spreadsheet would read as a formula (= + - @ tab or CR first), or
+// before text that starts with a quote and one of those or another quote.
+// Taking it off before the rule is checked keeps a guarded name within its
+// length.
+func unguardCell(s string) string {
+	if len(s) >= 2 && s[0] == '\'' && strings.IndexByte("=+-@\t\r'", s[1]) >= 0 {
+		return s[1:]
+	}
+	return s
 }

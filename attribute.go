@@ -2,11 +2,13 @@ package cityops
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Attribute datatypes, as Open311 GeoReport v2 names them.
@@ -98,10 +100,11 @@ func CheckAnswers(attrs []Attribute, answers map[string][]string) (map[string][]
 		}
 		ok := true
 		for _, x := range vals {
+			ok = ok && utf8.ValidString(x) && !strings.ContainsRune(x, 0)
 			switch a.Datatype {
 			case AttrNumber:
-				_, err := strconv.ParseFloat(x, 64)
-				ok = ok && err == nil
+				f, err := strconv.ParseFloat(x, 64)
+				ok = ok && err == nil && !math.IsNaN(f) && !math.IsInf(f, 0)
 			case AttrDatetime:
 				_, err := time.Parse(time.RFC3339, x)
 				ok = ok && err == nil

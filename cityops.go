@@ -37,6 +37,10 @@ type Actor struct {
 	// System marks the program itself acting from the command line
 	// (migrations, demo data, `cityops user add`): it may do anything.
 	System bool
+	// Pending is set while a sign-in awaits its second factor
+	// (SessionMFA) or its set-up (SessionEnrol): such an actor may do
+	// only what the public may.
+	Pending string
 }
 
 // SystemActor is the actor for work started by an operator at the console.
@@ -50,6 +54,9 @@ func (a *Actor) Can(p Permission) bool {
 	}
 	if p == PermPublic || a.System {
 		return true
+	}
+	if a.Pending != "" {
+		return false
 	}
 	if a.APIKey != nil {
 		for _, s := range a.APIKey.Scopes {

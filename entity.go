@@ -175,6 +175,9 @@ func ValidateAttr(path string, a Attr, depth int) error {
 		if AttrMembers[k] {
 			continue
 		}
+		if !validAttrName(k) {
+			return bad("sub-attribute %q: a name may not be empty or a JSON-LD keyword", k)
+		}
 		sub, ok := v.(map[string]any)
 		if !ok {
 			return bad("sub-attribute %q must be an object with a type", k)
@@ -185,6 +188,11 @@ func ValidateAttr(path string, a Attr, depth int) error {
 	}
 	return nil
 }
+
+// validAttrName reports whether an (expanded) attribute name can be
+// written out: "" and JSON-LD keywords ("@id", "@type", …) cannot, since
+// they would collide with the entity's own members.
+func validAttrName(name string) bool { return name != "" && name[0] != '@' }
 
 // Validate checks an entity: a URI id, a type, and well-formed attributes.
 func (e *Entity) Validate() error { return e.validate(false) }
@@ -205,6 +213,9 @@ func (e *Entity) validate(temporal bool) error {
 		return Errorf(EINVALID, "an entity may have at most 1000 attributes")
 	}
 	for name, list := range e.Attrs {
+		if !validAttrName(name) {
+			return &Error{Code: EINVALID, Message: "invalid attribute", Fields: map[string]string{name: "a name may not be empty or a JSON-LD keyword"}}
+		}
 		if len(list) == 0 {
 			return &Error{Code: EINVALID, Message: "invalid attribute", Fields: map[string]string{name: "has no instance"}}
 		}

@@ -37,7 +37,7 @@ const (
 type Delivery struct {
 	ID        int64           `json:"id"`
 	Kind      string          `json:"kind"`
-	Target    string          `json:"target"` // URL or e-mail address
+	Target    string          `json:"target"` // URL, e-mail address, or "reporter": the report's (read when sending)
 	WebhookID int64           `json:"webhook_id,omitempty"`
 	EventID   int64           `json:"event_id"`
 	Payload   json.RawMessage `json:"payload"`

@@ -25,11 +25,16 @@ const (
 	PermRulesWrite    Permission = "rules:write"    // edit alarm rules
 	PermWarningsWrite Permission = "warnings:write" // broadcast and withdraw public warnings
 	PermAuditRead     Permission = "audit:read"     // read, export and verify the audit trail
+	PermMetrics       Permission = "metrics:read"   // Prometheus metrics from another machine (the loopback needs none)
+	// PermPersonalData exports everything held about one reporter, for a
+	// person's request to see their data; administrators only.
+	PermPersonalData Permission = "personal:export"
 )
 
 // Scopes lists the permissions an API key may be given.
 var Scopes = []Permission{PermOrgRead, PermOrgWrite, PermUsersRead, PermUsersWrite, PermReportsRead, PermOpen311Write,
-	PermDataRead, PermDataWrite, PermIOC, PermAlarmsRead, PermAlarmsAct, PermRulesWrite, PermWarningsWrite, PermAuditRead}
+	PermDataRead, PermDataWrite, PermIOC, PermAlarmsRead, PermAlarmsAct, PermRulesWrite, PermWarningsWrite, PermAuditRead,
+	PermPersonalData, PermMetrics}
 
 // Roles, from the public up to the administrator.
 const (
@@ -54,7 +59,8 @@ var rolePerms = map[string][]Permission{
 		PermWarningsWrite},
 	RoleSteering: {PermStaff, PermOrgRead, PermReportsRead, PermDataRead, PermIOC, PermAlarmsRead},
 	RoleAdmin: {PermStaff, PermOrgRead, PermOrgWrite, PermUsersRead, PermUsersWrite, PermAPIKeysManage, PermReportsRead, PermDataRead,
-		PermDataWrite, PermIOC, PermAlarmsRead, PermAlarmsAct, PermRulesWrite, PermWarningsWrite, PermAuditRead},
+		PermDataWrite, PermIOC, PermAlarmsRead, PermAlarmsAct, PermRulesWrite, PermWarningsWrite, PermAuditRead, PermPersonalData,
+		PermMetrics},
 }
 
 // RoleCan reports whether role grants permission p.

@@ -107,10 +107,18 @@ func (r *Report) Overdue(t time.Time) bool {
 }
 
 // Public returns a copy without personal data, for public pages and APIs.
+// A supporting agency's task is an internal note (the add_support event is
+// internal): the public sees who supports, not what they were asked.
 func (r *Report) Public() *Report {
 	c := *r
 	c.ReporterName, c.ReporterPhone, c.ReporterEmail, c.ReporterVisible = "", "", "", false
 	c.TransferTo, c.ExtensionTo = "", nil
+	if r.Supporting != nil {
+		c.Supporting = make([]Support, len(r.Supporting))
+		for i, sp := range r.Supporting {
+			c.Supporting[i] = Support{Agency: sp.Agency, DoneAt: sp.DoneAt}
+		}
+	}
 	return &c
 }
 
@@ -183,6 +191,12 @@ func (in *ReportInput) Validate() error {
 	v.Check(n <= MaxDescription, "description", "is %d characters; at most %d", n, MaxDescription)
 	v.Check(utf8.ValidString(in.Description), "description", "is not valid UTF-8")
 	v.Check(utf8.RuneCountInString(in.Address) <= MaxAddress, "address", "is longer than %d characters", MaxAddress)
+	// Text no database column takes: PostgreSQL refuses NUL bytes and
+	// bytes that are not UTF-8.
+	for field, s := range map[string]string{"category": in.Category, "description": in.Description, "address": in.Address,
+		"name": in.Name, "media_url": in.MediaURL} {
+		v.Check(utf8.ValidString(s) && !strings.ContainsRune(s, 0), field, "is not valid UTF-8 text (or holds a NUL byte)")
+	}
 	if (in.Lat == nil) != (in.Lon == nil) {
 		v.Add("lat", "give both lat and lon, or neither")
 	}
@@ -243,8 +257,11 @@ type ReportFilter struct {
 	// UpdatedSince and UpdatedUntil bound the last change.
 	UpdatedSince, UpdatedUntil *time.Time
 	// Near keeps reports within Radius metres of a point.
-	Near          *Circle
-	Offset, Limit int
+	Near *Circle
+	// WithoutReporter leaves the reporter's identity and contact out, for
+	// lists that do not show them: nothing is decrypted, nothing audited.
+	WithoutReporter bool
+	Offset, Limit   int
 }
 
 // Circle is a point and a radius in metres.
@@ -306,4 +323,9 @@ type ReportService interface {
 	// action the status does not allow, EFORBIDDEN for one the actor may
 	// not take, EINVALID for missing fields.
 	Act(ctx context.Context, tracking string, a Action) (*Report, error)
+	// ExportPersonalData returns every report whose reporter gave the
+	// e-mail address or phone number asked for, with what they wrote, and
+	// records the export in the audit trail. EFORBIDDEN without
+	// PermPersonalData, EINVALID unless exactly one of the two is given.
+	ExportPersonalData(ctx context.Context, q PersonalDataQuery) (*PersonalData, error)
 }

@@ -23,8 +23,10 @@ type User struct {
 	Language    string     `json:"language,omitempty"`
 	DisabledAt  *time.Time `json:"disabled_at,omitempty"`
 	LastLoginAt *time.Time `json:"last_login_at,omitempty"`
-	CreatedAt   time.Time  `json:"created_at"`
-	UpdatedAt   time.Time  `json:"updated_at"`
+	// MFAEnabledAt is when the user set up a second factor (TOTP).
+	MFAEnabledAt *time.Time `json:"mfa_enabled_at,omitempty"`
+	CreatedAt    time.Time  `json:"created_at"`
+	UpdatedAt    time.Time  `json:"updated_at"`
 }
 
 // Active reports whether the account may sign in and act.

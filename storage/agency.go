@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 
 	"github.com/cityops/cityops"
 )
@@ -126,6 +128,7 @@ func findAgencies(ctx context.Context, q queryer, d *DB, f cityops.AgencyFilter)
 // CreateAgency implements cityops.AgencyService.
 func (d *DB) CreateAgency(ctx context.Context, a *cityops.Agency) error {
 	if err := authorize(ctx, cityops.PermOrgWrite); err != nil {
+		d.auditDenied(ctx, "agency.create", "agency:"+a.Code, err)
 		return err
 	}
 	if err := a.Validate(); err != nil {
@@ -142,7 +145,10 @@ func (d *DB) CreateAgency(ctx context.Context, a *cityops.Agency) error {
 		if err != nil {
 			return fmt.Errorf("create agency: %w", err)
 		}
-		return setAgencyRelations(ctx, tx, a)
+		if err := setAgencyRelations(ctx, tx, a); err != nil {
+			return err
+		}
+		return tx.audit(ctx, "agency.create", "agency:"+a.Code, agencyDetail(a))
 	})
 }
 
@@ -196,6 +202,7 @@ func dedupe(s []string) []string {
 // UpdateAgency implements cityops.AgencyService.
 func (d *DB) UpdateAgency(ctx context.Context, code string, upd cityops.AgencyUpdate) (*cityops.Agency, error) {
 	if err := authorize(ctx, cityops.PermOrgWrite); err != nil {
+		d.auditDenied(ctx, "agency.update", "agency:"+code, err)
 		return nil, err
 	}
 	var out *cityops.Agency
@@ -229,7 +236,14 @@ func (d *DB) UpdateAgency(ctx context.Context, code string, upd cityops.AgencyUp
 			return err
 		}
 		out = a
-		return nil
+		var g given
+		g.add("name", upd.Name != nil || upd.Names != nil)
+		g.add("kind", upd.Kind != nil)
+		g.add("sectors", upd.Sectors != nil)
+		g.add("areas", upd.Areas != nil)
+		g.add("contact", upd.Email != nil || upd.Phone != nil)
+		g.add("active", upd.Active != nil)
+		return tx.audit(ctx, "agency.update", "agency:"+code, g.String()+" "+agencyDetail(a))
 	})
 	return out, err
 }
@@ -237,6 +251,7 @@ func (d *DB) UpdateAgency(ctx context.Context, code string, upd cityops.AgencyUp
 // DeleteAgency implements cityops.AgencyService.
 func (d *DB) DeleteAgency(ctx context.Context, code string) error {
 	if err := authorize(ctx, cityops.PermOrgWrite); err != nil {
+		d.auditDenied(ctx, "agency.delete", "agency:"+code, err)
 		return err
 	}
 	return d.inTx(ctx, func(tx *Tx) error {
@@ -250,6 +265,11 @@ func (d *DB) DeleteAgency(ctx context.Context, code string) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return notFound("agency", code)
 		}
-		return nil
+		return tx.audit(ctx, "agency.delete", "agency:"+code, "")
 	})
+}
+
+// agencyDetail describes an agency's reach for the audit trail.
+func agencyDetail(a *cityops.Agency) string {
+	return pairs("active", strconv.FormatBool(a.Active), "sectors", strings.Join(a.Sectors, ","), "areas", strings.Join(a.Areas, ","))
 }

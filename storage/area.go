@@ -156,6 +156,7 @@ func parentOf(ctx context.Context, tx *Tx, code string) (id any, depth int, err 
 // CreateArea implements cityops.AreaService.
 func (d *DB) CreateArea(ctx context.Context, a *cityops.Area) error {
 	if err := authorize(ctx, cityops.PermOrgWrite); err != nil {
+		d.auditDenied(ctx, "area.create", "area:"+a.Code, err)
 		return err
 	}
 	if err := a.Validate(); err != nil {
@@ -166,7 +167,10 @@ func (d *DB) CreateArea(ctx context.Context, a *cityops.Area) error {
 		return err
 	}
 	return d.inTx(ctx, func(tx *Tx) error {
-		return createArea(ctx, tx, a, boundary)
+		if err := createArea(ctx, tx, a, boundary); err != nil {
+			return err
+		}
+		return tx.audit(ctx, "area.create", "area:"+a.Code, pairs("kind", a.Kind, "parent", a.ParentCode))
 	})
 }
 
@@ -201,6 +205,7 @@ func createArea(ctx context.Context, tx *Tx, a *cityops.Area, boundary string) e
 // refused.
 func (d *DB) UpdateArea(ctx context.Context, code string, upd cityops.AreaUpdate) (*cityops.Area, error) {
 	if err := authorize(ctx, cityops.PermOrgWrite); err != nil {
+		d.auditDenied(ctx, "area.update", "area:"+code, err)
 		return nil, err
 	}
 	var out *cityops.Area
@@ -263,7 +268,16 @@ func (d *DB) UpdateArea(ctx context.Context, code string, upd cityops.AreaUpdate
 			a.Boundary = nil
 		}
 		out = a
-		return bumpAreaRevision(ctx, tx)
+		if err := bumpAreaRevision(ctx, tx); err != nil {
+			return err
+		}
+		var g given
+		g.add("name", upd.Name != nil || upd.Names != nil)
+		g.add("kind", upd.Kind != nil)
+		g.add("parent", upd.ParentCode != nil)
+		g.add("valid", upd.ValidFrom != nil || upd.ValidTo != nil)
+		g.add("boundary", upd.Boundary != nil || upd.Approximate != nil)
+		return tx.audit(ctx, "area.update", "area:"+a.Code, g.String())
 	})
 	return out, err
 }
@@ -323,6 +337,7 @@ func relevel(ctx context.Context, tx *Tx, id int64, depth int) error {
 // (sub-areas, agencies, users) cannot be deleted; give them ValidTo instead.
 func (d *DB) DeleteArea(ctx context.Context, code string) error {
 	if err := authorize(ctx, cityops.PermOrgWrite); err != nil {
+		d.auditDenied(ctx, "area.delete", "area:"+code, err)
 		return err
 	}
 	return d.inTx(ctx, func(tx *Tx) error {
@@ -336,7 +351,10 @@ func (d *DB) DeleteArea(ctx context.Context, code string) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return notFound("area", code)
 		}
-		return bumpAreaRevision(ctx, tx)
+		if err := bumpAreaRevision(ctx, tx); err != nil {
+			return err
+		}
+		return tx.audit(ctx, "area.delete", "area:"+code, "")
 	})
 }
 
@@ -475,6 +493,7 @@ func (d *DB) buildIndex(ctx context.Context, at time.Time) (*geo.Index, map[int6
 // ImportAreas implements cityops.AreaService.
 func (d *DB) ImportAreas(ctx context.Context, areas []*cityops.Area) (created, updated int, err error) {
 	if err := authorize(ctx, cityops.PermOrgWrite); err != nil {
+		d.auditDenied(ctx, "area.import", "areas", err)
 		return 0, 0, err
 	}
 	ordered, err := parentsFirst(areas)
@@ -526,7 +545,10 @@ func (d *DB) ImportAreas(ctx context.Context, areas []*cityops.Area) (created, u
 			a.ID = id
 			updated++
 		}
-		return bumpAreaRevision(ctx, tx)
+		if err := bumpAreaRevision(ctx, tx); err != nil {
+			return err
+		}
+		return tx.audit(ctx, "area.import", "areas", fmt.Sprintf("created=%d updated=%d", created, updated))
 	})
 	if err != nil {
 		return 0, 0, err

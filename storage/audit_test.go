@@ -215,7 +215,7 @@ func TestAuditRecorded(t *testing.T) {
 			"system||user.create|user:lan@hue.gov.vn|ok|role=admin",
 			"anonymous|198.51.100.9|auth.login_failed|user:lan@hue.gov.vn|failed|wrong password",
 			"anonymous|203.0.113.7|auth.login_failed|user:nobody@hue.gov.vn|failed|unknown account",
-			"lan@hue.gov.vn|198.51.100.9|auth.login|user:lan@hue.gov.vn|ok|",
+			"lan@hue.gov.vn|198.51.100.9|auth.login|user:lan@hue.gov.vn|ok|password",
 			"lan@hue.gov.vn|203.0.113.7|apikey.create|apikey:" + k.Prefix + "|ok|scopes=audit:read",
 			"lan@hue.gov.vn|203.0.113.7|apikey.revoke|apikey:" + k.Prefix + "|ok|",
 			"lan@hue.gov.vn|203.0.113.7|user.update|user:lan@hue.gov.vn|ok|role=admin",

@@ -29,16 +29,19 @@ func (d *DB) dummyHash() string {
 	return d.dummy
 }
 
-// Login implements cityops.AuthService.
+// Login implements cityops.AuthService. A password is the first step: for
+// a user with a second factor, or whose role needs one, the session
+// starts half-open (Session.Stage) until CompleteMFA or ConfirmMFA.
+// Failures count towards a lockout of the account and of the source
+// address; while locked, Login answers ETOOMANY without checking the
+// password, alike for accounts that exist and those that do not.
 func (d *DB) Login(ctx context.Context, email, password, userAgent, remoteAddr string) (string, *cityops.User, error) {
-	email = strings.ToLower(strings.TrimSpace(email))
-	var id int64
-	var hash string
-	var disabled sql.Null[time.Time]
+	email = normalizeEmail(email)
 	source := remoteAddr
 	if source == "" {
 		source = cityops.SourceFromContext(ctx)
 	}
+	keys := throttleKeys(email, source)
 	// A failed sign-in is recorded on its own; the trail tells why, the
 	// person signing in is not told.
 	failed := func(why string) error {
@@ -46,9 +49,19 @@ func (d *DB) Login(ctx context.Context, email, password, userAgent, remoteAddr s
 			Object: "user:" + email, Outcome: cityops.AuditFailed, Detail: why})
 		return errBadLogin
 	}
-	err := d.db.QueryRowContext(ctx, `select id, password_hash, disabled_at from users where email = $1`, email).Scan(&id, &hash, &disabled)
+	if wait, err := d.lockedFor(ctx, keys); err != nil {
+		return "", nil, err
+	} else if wait > 0 {
+		failed("locked out")
+		return "", nil, tooManyFailures(wait)
+	}
+	var id int64
+	var hash string
+	var disabled, mfa sql.Null[time.Time]
+	err := d.db.QueryRowContext(ctx, `select id, password_hash, disabled_at, totp_enabled_at from users where email = $1`, email).Scan(&id, &hash, &disabled, &mfa)
 	if errors.Is(err, sql.ErrNoRows) {
 		auth.VerifyPassword(password, d.dummyHash())
+		d.noteFailure(ctx, keys)
 		return "", nil, failed("unknown account")
 	}
 	if err != nil {
@@ -60,36 +73,90 @@ func (d *DB) Login(ctx context.Context, email, password, userAgent, remoteAddr s
 	}
 	switch {
 	case !ok:
+		d.noteFailure(ctx, keys)
 		return "", nil, failed("wrong password")
 	case disabled.Valid:
+		d.noteFailure(ctx, keys)
 		return "", nil, failed("account disabled")
-	}
-	token := auth.NewToken(32)
-	err = d.inTx(ctx, func(tx *Tx) error {
-		if _, err := tx.ExecContext(ctx, `insert into sessions (id, user_id, created_at, last_seen_at, expires_at, user_agent, remote_addr)
-			values ($1, $2, $3, $4, $5, $6, $7)`, auth.HashToken(token), id, tx.now, tx.now, tx.now.Add(d.Sessions.Lifetime),
-			truncate(userAgent, 300), truncate(remoteAddr, 100)); err != nil {
-			return fmt.Errorf("create session: %w", err)
-		}
-		// Expired sessions of anyone are swept as people sign in.
-		if _, err := tx.ExecContext(ctx, `delete from sessions where expires_at < $1 or last_seen_at < $2`,
-			tx.now, tx.now.Add(-d.Sessions.Idle)); err != nil {
-			return fmt.Errorf("sweep sessions: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, `update users set last_login_at = $1 where id = $2`, tx.now, id); err != nil {
-			return fmt.Errorf("login: %w", err)
-		}
-		return appendAudit(ctx, tx, &cityops.AuditEntry{Actor: email, Source: source, Action: "auth.login",
-			Object: "user:" + email, Outcome: cityops.AuditOK})
-	})
-	if err != nil {
-		return "", nil, err
 	}
 	u, err := scanUser(d.db.QueryRowContext(ctx, `select `+userCols+userFrom+` where u.id = $1`, id))
 	if err != nil {
 		return "", nil, fmt.Errorf("login: %w", err)
 	}
+	token, err := d.firstStep(ctx, u, mfa.Valid, false, userAgent, remoteAddr, source, "password")
+	if err != nil {
+		return "", nil, err
+	}
 	return token, u, nil
+}
+
+// LoginExternal implements cityops.AuthService.
+func (d *DB) LoginExternal(ctx context.Context, email, provider string, mfaDone bool, userAgent, remoteAddr string) (string, *cityops.User, error) {
+	email = normalizeEmail(email)
+	source := remoteAddr
+	if source == "" {
+		source = cityops.SourceFromContext(ctx)
+	}
+	u, err := scanUser(d.db.QueryRowContext(ctx, `select `+userCols+userFrom+` where u.email = $1`, email))
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && !u.Active()) {
+		why := "no account"
+		if err == nil {
+			why = "account disabled"
+		}
+		d.auditAside(ctx, &cityops.AuditEntry{Actor: "anonymous", Source: source, Action: "auth.login_failed",
+			Object: "user:" + email, Outcome: cityops.AuditFailed, Detail: provider + ": " + why})
+		return "", nil, cityops.Errorf(cityops.EUNAUTHORIZED, "no active cityops account has the e-mail address %s; ask an administrator", email)
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("login: %w", err)
+	}
+	token, err := d.firstStep(ctx, u, u.MFAEnabledAt != nil, mfaDone, userAgent, remoteAddr, source, provider)
+	if err != nil {
+		return "", nil, err
+	}
+	return token, u, nil
+}
+
+// firstStep starts the session of someone who passed the first step of
+// signing in (how), half-open when a second factor is still owed: the
+// user has TOTP, or the role needs a second factor, and the first step
+// did not include one (mfaDone: an identity provider that says it asked
+// for one).
+func (d *DB) firstStep(ctx context.Context, u *cityops.User, hasTOTP, mfaDone bool, userAgent, remoteAddr, source, how string) (string, error) {
+	stage := ""
+	switch {
+	case mfaDone:
+	case hasTOTP:
+		stage = cityops.SessionMFA
+	case d.SignIn.NeedsMFA(u.Role):
+		stage = cityops.SessionEnrol
+	}
+	var token string
+	err := d.inTx(ctx, func(tx *Tx) error {
+		// Expired sessions of anyone are swept as people sign in.
+		if _, err := tx.ExecContext(ctx, `delete from sessions where expires_at < $1 or last_seen_at < $2`,
+			tx.now, tx.now.Add(-max(d.Sessions.Idle, d.Sessions.IdleAdmin))); err != nil {
+			return fmt.Errorf("sweep sessions: %w", err)
+		}
+		if stage == "" {
+			var err error
+			token, err = d.startSession(ctx, tx, "", u, userAgent, remoteAddr, how)
+			return err
+		}
+		token = auth.NewToken(32)
+		if _, err := tx.ExecContext(ctx, `insert into sessions (id, user_id, created_at, last_seen_at, expires_at, user_agent, remote_addr, stage)
+			values ($1, $2, $3, $3, $4, $5, $6, $7)`, auth.HashToken(token), u.ID, tx.now, tx.now.Add(pendingLifetime),
+			truncate(userAgent, 300), truncate(remoteAddr, 100), stage); err != nil {
+			return fmt.Errorf("create session: %w", err)
+		}
+		why := how + " right; second factor awaited"
+		if stage == cityops.SessionEnrol {
+			why = how + " right; second factor to set up"
+		}
+		return appendAudit(ctx, tx, &cityops.AuditEntry{Actor: u.Email, Source: source, Action: "auth.first_step",
+			Object: "user:" + u.Email, Outcome: cityops.AuditOK, Detail: why})
+	})
+	return token, err
 }
 
 func truncate(s string, n int) string {
@@ -99,10 +166,14 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// sessionTouchEvery limits writes: last_seen_at moves at most this often.
+// sessionTouchEvery limits writes: last_seen_at moves at most this often
+// (or a tenth of the idle time, when that is shorter).
 const sessionTouchEvery = time.Minute
 
-// ActorBySession implements cityops.AuthService.
+// ActorBySession implements cityops.AuthService. The idle limit depends on
+// the role (administrators' sessions end sooner); a session still waiting
+// for its second factor gives an actor that may do only what the public
+// may (Actor.Pending).
 func (d *DB) ActorBySession(ctx context.Context, token string) (*cityops.Actor, error) {
 	if token == "" {
 		return nil, cityops.Errorf(cityops.EUNAUTHORIZED, "not signed in")
@@ -110,31 +181,33 @@ func (d *DB) ActorBySession(ctx context.Context, token string) (*cityops.Actor, 
 	id := auth.HashToken(token)
 	var uid int64
 	var lastSeen, expires time.Time
-	err := d.db.QueryRowContext(ctx, `select user_id, last_seen_at, expires_at from sessions where id = $1`, id).Scan(&uid, &lastSeen, &expires)
+	var stage string
+	err := d.db.QueryRowContext(ctx, `select user_id, last_seen_at, expires_at, stage from sessions where id = $1`, id).Scan(&uid, &lastSeen, &expires, &stage)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, cityops.Errorf(cityops.EUNAUTHORIZED, "session unknown or ended")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("session: %w", err)
 	}
-	now := d.Now().UTC()
-	if now.After(expires) || now.Sub(lastSeen) > d.Sessions.Idle {
-		d.db.ExecContext(ctx, `delete from sessions where id = $1`, id)
-		return nil, cityops.Errorf(cityops.EUNAUTHORIZED, "session expired; sign in again")
-	}
 	u, err := scanUser(d.db.QueryRowContext(ctx, `select `+userCols+userFrom+` where u.id = $1`, uid))
 	if err != nil {
 		return nil, fmt.Errorf("session user: %w", err)
 	}
+	now := d.Now().UTC()
+	idle := d.Sessions.IdleFor(u.Role)
+	if now.After(expires) || now.Sub(lastSeen) > idle {
+		d.db.ExecContext(ctx, `delete from sessions where id = $1`, id)
+		return nil, cityops.Errorf(cityops.EUNAUTHORIZED, "session expired; sign in again")
+	}
 	if !u.Active() {
 		return nil, cityops.Errorf(cityops.EUNAUTHORIZED, "account disabled")
 	}
-	if now.Sub(lastSeen) > sessionTouchEvery {
+	if now.Sub(lastSeen) > min(sessionTouchEvery, idle/10) {
 		if _, err := d.db.ExecContext(ctx, `update sessions set last_seen_at = $1 where id = $2`, now.Truncate(time.Microsecond), id); err != nil {
 			return nil, fmt.Errorf("touch session: %w", err)
 		}
 	}
-	return &cityops.Actor{User: u, SessionID: id}, nil
+	return &cityops.Actor{User: u, SessionID: id, Pending: stage}, nil
 }
 
 // Logout implements cityops.AuthService.

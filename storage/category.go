@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/cityops/cityops"
 )
@@ -77,6 +78,7 @@ func (d *DB) FindCategories(ctx context.Context, f cityops.CategoryFilter) ([]*c
 // CreateCategory implements cityops.CategoryService.
 func (d *DB) CreateCategory(ctx context.Context, c *cityops.Category) error {
 	if err := authorize(ctx, cityops.PermOrgWrite); err != nil {
+		d.auditDenied(ctx, "category.create", "category:"+c.Code, err)
 		return err
 	}
 	if err := c.Validate(); err != nil {
@@ -96,13 +98,14 @@ func (d *DB) CreateCategory(ctx context.Context, c *cityops.Category) error {
 		if err != nil {
 			return fmt.Errorf("create category: %w", err)
 		}
-		return nil
+		return tx.audit(ctx, "category.create", "category:"+c.Code, pairs("sector", c.Sector, "active", strconv.FormatBool(c.Active)))
 	})
 }
 
 // UpdateCategory implements cityops.CategoryService.
 func (d *DB) UpdateCategory(ctx context.Context, code string, upd cityops.CategoryUpdate) (*cityops.Category, error) {
 	if err := authorize(ctx, cityops.PermOrgWrite); err != nil {
+		d.auditDenied(ctx, "category.update", "category:"+code, err)
 		return nil, err
 	}
 	var out *cityops.Category
@@ -136,7 +139,14 @@ func (d *DB) UpdateCategory(ctx context.Context, code string, upd cityops.Catego
 			return fmt.Errorf("update category: %w", err)
 		}
 		out = c
-		return nil
+		var g given
+		g.add("sector", upd.Sector != nil)
+		g.add("name", upd.Name != nil || upd.Names != nil)
+		g.add("urgent", upd.Urgent != nil)
+		g.add("active", upd.Active != nil)
+		g.add("hours", upd.HoursTimed != nil || upd.HoursUrgent != nil)
+		g.add("attributes", upd.Attributes != nil)
+		return tx.audit(ctx, "category.update", "category:"+code, g.String())
 	})
 	return out, err
 }

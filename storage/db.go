@@ -18,6 +18,7 @@ import (
 
 	"github.com/cityops/cityops"
 	"github.com/cityops/cityops/auth"
+	"github.com/cityops/cityops/keyring"
 	"github.com/cityops/cityops/workhours"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
@@ -47,6 +48,8 @@ type DB struct {
 	PasswordParams auth.Params
 	// Sessions sets session lifetimes.
 	Sessions cityops.SessionConfig
+	// SignIn sets lockout, second-factor and inactivity rules.
+	SignIn cityops.SignInConfig
 	// Log receives storage warnings.
 	Log *slog.Logger
 	// Reports holds the city's rules of report handling.
@@ -56,6 +59,11 @@ type DB struct {
 	// write to the database cannot forge seals. Without it, Seal refuses
 	// and VerifyAudit cannot check the seals' HMACs.
 	AuditKey []byte
+	// keyUses counts API-key requests between "apikey.use" entries.
+	keyUses apiKeyUses
+	// Keys seals reporters' names, phones and e-mail addresses at rest
+	// (personal.go); nil stores them in clear.
+	Keys *keyring.Keyring
 
 	areas  *areaCache
 	intake *intake
@@ -78,8 +86,11 @@ func Open(ctx context.Context, dsn, dataDir string) (*DB, error) {
 	d := &DB{
 		Now:            time.Now,
 		PasswordParams: auth.DefaultParams,
-		Sessions:       cityops.SessionConfig{Idle: 30 * time.Minute, Lifetime: 12 * time.Hour},
-		Log:            slog.Default(),
+		Sessions:       cityops.SessionConfig{Idle: 15 * time.Minute, IdleAdmin: 5 * time.Minute, Lifetime: 12 * time.Hour},
+		// No role needs a second factor unless the caller says so (serve
+		// does, by default); lockout is on.
+		SignIn: cityops.SignInConfig{Failures: 5, Window: 15 * time.Minute, Lockout: 15 * time.Minute, ResetTTL: 30 * time.Minute},
+		Log:    slog.Default(),
 		Reports: cityops.ReportConfig{NightFrom: 0, NightTo: 7*60 + 30, Zone: time.FixedZone("ICT", 7*3600),
 			ConfirmDays: 7, ReopenDays: 14, Calendar: workhours.Default(), WarnBefore: 4 * time.Hour, EscalateAfter: 24 * time.Hour,
 			DuplicateRadius: 50, DuplicateWindow: 30 * 24 * time.Hour},
@@ -104,7 +115,8 @@ func Open(ctx context.Context, dsn, dataDir string) (*DB, error) {
 		d.dsn = sqliteDSN(path)
 	case strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://"):
 		if _, err := url.Parse(dsn); err != nil {
-			return nil, fmt.Errorf("database URL: %w", err)
+			// url's error quotes the whole URL, password and all.
+			return nil, errors.New("database URL: not a valid URL (characters such as @ : / % in the user name or password must be %-escaped)")
 		}
 		d.dialect, d.dsn = Postgres, dsn
 	default:
@@ -176,7 +188,12 @@ func checkWritable(dir string) error {
 // redact hides the password of a database URL for messages and logs.
 func redact(dsn string) string {
 	u, err := url.Parse(dsn)
-	if err != nil || u.User == nil {
+	if err != nil {
+		// It cannot be taken apart, so nothing of it is shown.
+		scheme, _, _ := strings.Cut(dsn, "://")
+		return scheme + "://(not a valid URL)"
+	}
+	if u.User == nil {
 		return dsn
 	}
 	if _, ok := u.User.Password(); ok {

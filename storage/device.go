@@ -18,6 +18,7 @@ var _ cityops.DeviceService = (*DB)(nil)
 // CreateDevice implements cityops.DeviceService.
 func (d *DB) CreateDevice(ctx context.Context, dev *cityops.Device) error {
 	if err := authorize(ctx, cityops.PermDataWrite); err != nil {
+		d.auditDenied(ctx, "device.create", "device:"+dev.Key+"/"+dev.ID, err)
 		return err
 	}
 	if err := dev.Validate(); err != nil {
@@ -38,7 +39,7 @@ func (d *DB) CreateDevice(ctx context.Context, dev *cityops.Device) error {
 		if err != nil {
 			return fmt.Errorf("create device: %w", err)
 		}
-		return nil
+		return tx.audit(ctx, "device.create", "device:"+dev.Key+"/"+dev.ID, pairs("tenant", dev.Tenant, "entity", dev.EntityID, "agency", dev.Agency))
 	})
 }
 
@@ -80,6 +81,7 @@ func (d *DB) FindDevices(ctx context.Context) ([]*cityops.Device, error) {
 // DeleteDevice implements cityops.DeviceService.
 func (d *DB) DeleteDevice(ctx context.Context, key, id string) error {
 	if err := authorize(ctx, cityops.PermDataWrite); err != nil {
+		d.auditDenied(ctx, "device.delete", "device:"+key+"/"+id, err)
 		return err
 	}
 	return d.inTx(ctx, func(tx *Tx) error {
@@ -90,7 +92,7 @@ func (d *DB) DeleteDevice(ctx context.Context, key, id string) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return cityops.Errorf(cityops.ENOTFOUND, "device %s/%s not found", key, id)
 		}
-		return nil
+		return tx.audit(ctx, "device.delete", "device:"+key+"/"+id, "")
 	})
 }
 

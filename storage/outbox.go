@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"time"
 
 	"github.com/cityops/cityops"
@@ -67,6 +68,11 @@ func (d *DB) LastOutboxID(ctx context.Context) (int64, error) {
 	}
 	return id.Int64, nil
 }
+
+// reporterTarget is the target of an e-mail to the reporter of the event's
+// report: the address is not copied out of the report (where it may be
+// sealed, and is blanked by anonymisation) but read when the e-mail goes.
+const reporterTarget = "reporter"
 
 // emailEvents are the changes a reporter hears about by e-mail.
 var emailEvents = map[string]bool{
@@ -140,7 +146,7 @@ func (d *DB) FanOut(ctx context.Context, limit int) (int, error) {
 				}
 			}
 			if e.email != "" && !e.internal && emailEvents[e.typ] {
-				if err := insert(cityops.DeliveryEmail, e.email, nil, e); err != nil {
+				if err := insert(cityops.DeliveryEmail, reporterTarget, nil, e); err != nil {
 					return err
 				}
 			}
@@ -261,24 +267,63 @@ func (d *DB) ClaimDeliveries(ctx context.Context, limit int, lease time.Duration
 		if err := rows.Err(); err != nil {
 			return err
 		}
+		claimed := out[:0]
 		for _, x := range out {
+			if x.Kind == cityops.DeliveryEmail && x.Target == reporterTarget {
+				addr, err := d.reporterAddress(ctx, tx, x.EventID)
+				if err != nil || addr == "" {
+					// Anonymised, or it does not open: nobody to write to.
+					why := "the reporter's address is gone (anonymised)"
+					if err != nil {
+						d.Log.Error("reporter data does not open", "delivery", x.ID, "err", err)
+						why = "the reporter's address does not open"
+					}
+					if _, err := tx.ExecContext(ctx, `update deliveries set status = 'failed', last_error = $1 where id = $2`, why, x.ID); err != nil {
+						return fmt.Errorf("claim deliveries: %w", err)
+					}
+					continue
+				}
+				x.Target = addr
+			}
 			if _, err := tx.ExecContext(ctx, `update deliveries set next_at = $1 where id = $2`, tx.now.Add(lease), x.ID); err != nil {
 				return fmt.Errorf("claim deliveries: %w", err)
 			}
+			claimed = append(claimed, x)
 		}
+		out = claimed
 		return nil
 	})
 	return out, err
 }
 
+// reporterAddress returns the opened e-mail address of the reporter of
+// outbox event id's report.
+func (d *DB) reporterAddress(ctx context.Context, tx *Tx, eventID int64) (string, error) {
+	var tracking, email string
+	if err := tx.QueryRowContext(ctx, `select r.tracking, r.reporter_email from outbox o join reports r on r.id = o.report_id
+		where o.id = $1`, eventID).Scan(&tracking, &email); err != nil {
+		return "", fmt.Errorf("reporter address: %w", err)
+	}
+	return d.openValue("reporter_email", tracking, email)
+}
+
+// addressRE finds e-mail addresses in a mail server's error.
+var addressRE = regexp.MustCompile(`[^\s<>()\[\]"',;:]+@[^\s<>()\[\]"',;:]+`)
+
 // FinishDelivery implements cityops.OutboxService.
 func (d *DB) FinishDelivery(ctx context.Context, id int64, attemptErr error) error {
 	return d.inTx(ctx, func(tx *Tx) error {
 		var attempts int
-		if err := tx.QueryRowContext(ctx, `select attempts from deliveries where id = $1`, id).Scan(&attempts); err != nil {
+		var target string
+		if err := tx.QueryRowContext(ctx, `select attempts, target from deliveries where id = $1`, id).Scan(&attempts, &target); err != nil {
 			return fmt.Errorf("finish delivery: %w", err)
 		}
 		attempts++
+		if attemptErr != nil && target == reporterTarget {
+			// A mail server names the recipient in its errors; the
+			// reporter's address is not kept beside the report.
+			attemptErr = errors.New(addressRE.ReplaceAllString(attemptErr.Error(), reporterTarget))
+		}
 		var err error
 		switch {
 		case attemptErr == nil:
@@ -350,6 +395,7 @@ func (d *DB) FindWebhooks(ctx context.Context) ([]*cityops.Webhook, error) {
 // CreateWebhook implements cityops.OutboxService.
 func (d *DB) CreateWebhook(ctx context.Context, h *cityops.Webhook) error {
 	if err := authorize(ctx, cityops.PermOrgWrite); err != nil {
+		d.auditDenied(ctx, "webhook.create", "", err)
 		return err
 	}
 	if err := h.Validate(); err != nil {
@@ -366,13 +412,14 @@ func (d *DB) CreateWebhook(ctx context.Context, h *cityops.Webhook) error {
 			return fmt.Errorf("create webhook: %w", err)
 		}
 		h.Secret = ""
-		return nil
+		return tx.audit(ctx, "webhook.create", fmt.Sprintf("webhook:%d", h.ID), pairs("url", h.URL, "agency", h.Agency))
 	})
 }
 
 // DeleteWebhook implements cityops.OutboxService.
 func (d *DB) DeleteWebhook(ctx context.Context, id int64) error {
 	if err := authorize(ctx, cityops.PermOrgWrite); err != nil {
+		d.auditDenied(ctx, "webhook.delete", fmt.Sprintf("webhook:%d", id), err)
 		return err
 	}
 	return d.inTx(ctx, func(tx *Tx) error {
@@ -383,6 +430,6 @@ func (d *DB) DeleteWebhook(ctx context.Context, id int64) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return cityops.Errorf(cityops.ENOTFOUND, "webhook %d not found", id)
 		}
-		return nil
+		return tx.audit(ctx, "webhook.delete", fmt.Sprintf("webhook:%d", id), "")
 	})
 }

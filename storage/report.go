@@ -104,6 +104,10 @@ func (d *DB) createReport(ctx context.Context, tx *Tx, in *cityops.ReportInput, 
 		if in.IdempotencyKey != "" {
 			r, err := scanReport(tx.QueryRowContext(ctx, `select `+reportCols+reportFrom+` where r.idempotency_key = $1`, in.IdempotencyKey))
 			if err == nil {
+				// A replay: the submitter gets back what they gave.
+				if err := d.openReporter(r); err != nil {
+					return err
+				}
 				out, token = r, ""
 				return nil
 			}
@@ -189,13 +193,17 @@ func (d *DB) createReport(ctx context.Context, tx *Tx, in *cityops.ReportInput, 
 			tracking = newTracking()
 		}
 		{
+			// With a keyring, the reporter's data is sealed before it
+			// reaches the database, bound to its column and tracking code.
+			p := d.sealReporter(tracking, in.Name, in.Phone, in.Email)
 			err = tx.QueryRowContext(ctx, `insert into reports (tracking, category_id, description, lat, lon, address, area_id,
 				channel, urgent, status, agency_id, queued_until, due_at, received_at, updated_at,
-				reporter_name, reporter_phone, reporter_email, citizen_token, idempotency_key, answers, media_url)
-				values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) returning id`,
+				reporter_name, reporter_phone, reporter_email, citizen_token, idempotency_key, answers, media_url,
+				reporter_email_bidx, reporter_phone_bidx)
+				values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24) returning id`,
 				tracking, catID, in.Description, lat, lon, in.Address, nullID(areaID), in.Channel, urgent, status,
-				nullID(agencyID), timeArg(queued), due.UTC(), tx.now, tx.now, in.Name, in.Phone, in.Email,
-				auth.HashToken(token), idem, answersJSON, in.MediaURL).Scan(&id)
+				nullID(agencyID), timeArg(queued), due.UTC(), tx.now, tx.now, p.name, p.phone, p.email,
+				auth.HashToken(token), idem, answersJSON, in.MediaURL, p.emailIdx, p.phoneIdx).Scan(&id)
 			if err != nil {
 				return fmt.Errorf("create report: %w", err)
 			}
@@ -224,6 +232,7 @@ func (d *DB) createReport(ctx context.Context, tx *Tx, in *cityops.ReportInput, 
 		if err != nil {
 			return fmt.Errorf("create report: %w", err)
 		}
+		r.ReporterName, r.ReporterPhone, r.ReporterEmail = in.Name, in.Phone, in.Email // as given, not as stored
 		out = r
 		return nil
 	}()
@@ -325,15 +334,19 @@ func (d *DB) canSeeReporter(ctx context.Context, r *cityops.Report) bool {
 	return n > 0
 }
 
-// redact removes what the viewer may not see.
-func (d *DB) redact(ctx context.Context, r *cityops.Report) *cityops.Report {
+// redact removes what the viewer may not see, and opens the reporter's
+// sealed identity and contact for a viewer who may see them: only then is
+// anything decrypted. A value that does not open is an internal error and
+// is never shown.
+func (d *DB) redact(ctx context.Context, r *cityops.Report) (*cityops.Report, error) {
 	if a := cityops.ActorFromContext(ctx); !a.Can(cityops.PermReportsRead) {
-		return r.Public()
+		return r.Public(), nil
 	}
 	if !d.canSeeReporter(ctx, r) {
 		r.ReporterName, r.ReporterPhone, r.ReporterEmail, r.ReporterVisible = "", "", "", false
+		return r, nil
 	}
-	return r
+	return r, d.openReporter(r)
 }
 
 // FindReportByTracking implements cityops.ReportService.
@@ -348,15 +361,39 @@ func (d *DB) FindReportByTracking(ctx context.Context, tracking string) (*cityop
 	if err := d.loadSupporting(ctx, r); err != nil {
 		return nil, err
 	}
-	r = d.redact(ctx, r)
-	// A staff member who sees a reporter's identity or contact leaves a
-	// trace in the audit trail (cityops itself, sending e-mail, does not).
-	if a := cityops.ActorFromContext(ctx); r.ReporterVisible && a != nil && !a.System &&
-		(r.ReporterName != "" || r.ReporterPhone != "" || r.ReporterEmail != "") {
-		d.auditAside(ctx, &cityops.AuditEntry{Actor: a.AuditName(), Source: cityops.SourceFromContext(ctx),
-			Action: "report.view_personal", Object: "report:" + r.Tracking, Outcome: cityops.AuditOK})
+	if r, err = d.redact(ctx, r); err != nil {
+		return nil, err
 	}
+	d.auditPersonalView(ctx, r)
 	return r, nil
+}
+
+// auditPersonalView leaves a trace in the audit trail when a staff member
+// is shown reporters' identity or contact (cityops itself, sending e-mail,
+// does not): one entry per call, naming the one report, or the reports of
+// a list in its detail.
+func (d *DB) auditPersonalView(ctx context.Context, list ...*cityops.Report) {
+	a := cityops.ActorFromContext(ctx)
+	if a == nil || a.System {
+		return
+	}
+	var seen []string
+	for _, r := range list {
+		if r.ReporterVisible && (r.ReporterName != "" || r.ReporterPhone != "" || r.ReporterEmail != "") {
+			seen = append(seen, r.Tracking)
+		}
+	}
+	e := &cityops.AuditEntry{Actor: a.AuditName(), Source: cityops.SourceFromContext(ctx),
+		Action: "report.view_personal", Outcome: cityops.AuditOK}
+	switch {
+	case len(seen) == 0:
+		return
+	case len(list) == 1:
+		e.Object = "report:" + seen[0]
+	default:
+		e.Object, e.Detail = "reports", fmt.Sprintf("%d reports: %s", len(seen), strings.Join(seen, " "))
+	}
+	d.auditAside(ctx, e)
 }
 
 func (d *DB) loadSupporting(ctx context.Context, r *cityops.Report) error {
@@ -580,8 +617,23 @@ func (d *DB) FindReports(ctx context.Context, f cityops.ReportFilter) ([]*cityop
 		return nil, 0, err
 	}
 	for i, r := range out {
-		out[i] = d.redact(ctx, r)
+		if f.WithoutReporter {
+			r.ReporterName, r.ReporterPhone, r.ReporterEmail, r.ReporterVisible = "", "", "", false
+			if !a.Can(cityops.PermReportsRead) {
+				r = r.Public()
+			}
+			out[i] = r
+			continue
+		}
+		red, err := d.redact(ctx, r)
+		if err != nil {
+			// One report that does not open must not empty an inbox: its
+			// case page shows the error.
+			d.Log.Error("reporter data does not open", "report", r.Tracking, "err", err)
+		}
+		out[i] = red
 	}
+	d.auditPersonalView(ctx, out...)
 	return out, total, nil
 }
 
@@ -924,7 +976,14 @@ func (d *DB) Act(ctx context.Context, tracking string, act cityops.Action) (*cit
 	if err := d.loadSupporting(ctx, out); err != nil {
 		return nil, err
 	}
-	return d.redact(ctx, out), nil
+	// The action is done: a reporter that does not open is logged and left
+	// out of the answer, not reported as the action's failure.
+	out, err = d.redact(ctx, out)
+	if err != nil {
+		d.Log.Error("reporter data does not open", "report", out.Tracking, "err", err)
+	}
+	d.auditPersonalView(ctx, out)
+	return out, nil
 }
 
 // partiesOf returns the workflow parties the actor belongs to for r.

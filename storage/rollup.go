@@ -14,6 +14,7 @@ var _ cityops.RetentionService = (*DB)(nil)
 // SetRetention implements cityops.RetentionService.
 func (d *DB) SetRetention(ctx context.Context, p *cityops.RetentionPolicy) error {
 	if err := authorize(ctx, cityops.PermDataWrite); err != nil {
+		d.auditDenied(ctx, "retention.set", "retention:"+p.Tenant+"/"+p.EntityType, err)
 		return err
 	}
 	if err := p.Validate(); err != nil {
@@ -34,7 +35,8 @@ func (d *DB) SetRetention(ctx context.Context, p *cityops.RetentionPolicy) error
 		if err != nil {
 			return fmt.Errorf("set retention: %w", err)
 		}
-		return nil
+		return tx.audit(ctx, "retention.set", "retention:"+p.Tenant+"/"+p.EntityType,
+			fmt.Sprintf("raw_days=%d hour_days=%d day_days=%d", p.RawDays, p.HourDays, p.DayDays))
 	})
 }
 
@@ -64,6 +66,7 @@ func (d *DB) retentionPolicies(ctx context.Context, where string, args ...any) (
 // DeleteRetention implements cityops.RetentionService.
 func (d *DB) DeleteRetention(ctx context.Context, tenant, entityType string) error {
 	if err := authorize(ctx, cityops.PermDataWrite); err != nil {
+		d.auditDenied(ctx, "retention.delete", "retention:"+tenant+"/"+entityType, err)
 		return err
 	}
 	return d.inTx(ctx, func(tx *Tx) error {
@@ -74,7 +77,7 @@ func (d *DB) DeleteRetention(ctx context.Context, tenant, entityType string) err
 		if n, _ := res.RowsAffected(); n == 0 {
 			return cityops.Errorf(cityops.ENOTFOUND, "no retention policy for %q", entityType)
 		}
-		return nil
+		return tx.audit(ctx, "retention.delete", "retention:"+tenant+"/"+entityType, "")
 	})
 }
 

@@ -38,6 +38,7 @@ func (d *DB) FindRoutingRules(ctx context.Context) ([]*cityops.RoutingRule, erro
 // CreateRoutingRule implements cityops.RoutingService.
 func (d *DB) CreateRoutingRule(ctx context.Context, r *cityops.RoutingRule) error {
 	if err := authorize(ctx, cityops.PermOrgWrite); err != nil {
+		d.auditDenied(ctx, "routing.create", "", err)
 		return err
 	}
 	if err := r.Validate(); err != nil {
@@ -75,13 +76,19 @@ func (d *DB) CreateRoutingRule(ctx context.Context, r *cityops.RoutingRule) erro
 		if err != nil {
 			return fmt.Errorf("create routing rule: %w", err)
 		}
-		return nil
+		local := ""
+		if r.LocalAgency {
+			local = "true"
+		}
+		return tx.audit(ctx, "routing.create", fmt.Sprintf("routing_rule:%d", r.ID),
+			pairs("category", r.Category, "sector", r.Sector, "area", r.Area, "agency", r.Agency, "local_agency", local))
 	})
 }
 
 // DeleteRoutingRule implements cityops.RoutingService.
 func (d *DB) DeleteRoutingRule(ctx context.Context, id int64) error {
 	if err := authorize(ctx, cityops.PermOrgWrite); err != nil {
+		d.auditDenied(ctx, "routing.delete", fmt.Sprintf("routing_rule:%d", id), err)
 		return err
 	}
 	return d.inTx(ctx, func(tx *Tx) error {
@@ -92,7 +99,7 @@ func (d *DB) DeleteRoutingRule(ctx context.Context, id int64) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return cityops.Errorf(cityops.ENOTFOUND, "routing rule %d not found", id)
 		}
-		return nil
+		return tx.audit(ctx, "routing.delete", fmt.Sprintf("routing_rule:%d", id), "")
 	})
 }
 

@@ -56,6 +56,7 @@ func (d *DB) FindSectors(ctx context.Context) ([]*cityops.Sector, error) {
 // CreateSector implements cityops.SectorService.
 func (d *DB) CreateSector(ctx context.Context, s *cityops.Sector) error {
 	if err := authorize(ctx, cityops.PermOrgWrite); err != nil {
+		d.auditDenied(ctx, "sector.create", "sector:"+s.Code, err)
 		return err
 	}
 	if err := s.Validate(); err != nil {
@@ -70,13 +71,14 @@ func (d *DB) CreateSector(ctx context.Context, s *cityops.Sector) error {
 		if err != nil {
 			return fmt.Errorf("create sector: %w", err)
 		}
-		return nil
+		return tx.audit(ctx, "sector.create", "sector:"+s.Code, "")
 	})
 }
 
 // UpdateSector implements cityops.SectorService.
 func (d *DB) UpdateSector(ctx context.Context, code string, upd cityops.SectorUpdate) (*cityops.Sector, error) {
 	if err := authorize(ctx, cityops.PermOrgWrite); err != nil {
+		d.auditDenied(ctx, "sector.update", "sector:"+code, err)
 		return nil, err
 	}
 	var out *cityops.Sector
@@ -99,7 +101,10 @@ func (d *DB) UpdateSector(ctx context.Context, code string, upd cityops.SectorUp
 			return fmt.Errorf("update sector: %w", err)
 		}
 		out = s
-		return nil
+		var g given
+		g.add("name", upd.Name != nil || upd.Names != nil)
+		g.add("position", upd.Position != nil)
+		return tx.audit(ctx, "sector.update", "sector:"+code, g.String())
 	})
 	return out, err
 }
@@ -107,6 +112,7 @@ func (d *DB) UpdateSector(ctx context.Context, code string, upd cityops.SectorUp
 // DeleteSector implements cityops.SectorService.
 func (d *DB) DeleteSector(ctx context.Context, code string) error {
 	if err := authorize(ctx, cityops.PermOrgWrite); err != nil {
+		d.auditDenied(ctx, "sector.delete", "sector:"+code, err)
 		return err
 	}
 	return d.inTx(ctx, func(tx *Tx) error {
@@ -120,7 +126,7 @@ func (d *DB) DeleteSector(ctx context.Context, code string) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return notFound("sector", code)
 		}
-		return nil
+		return tx.audit(ctx, "sector.delete", "sector:"+code, "")
 	})
 }
 

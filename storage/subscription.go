@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/cityops/cityops"
@@ -62,6 +63,7 @@ func newSubscriptionID() string {
 // CreateSubscription implements cityops.SubscriptionService.
 func (d *DB) CreateSubscription(ctx context.Context, s *cityops.Subscription) error {
 	if err := authorize(ctx, cityops.PermDataWrite); err != nil {
+		d.auditDenied(ctx, "subscription.create", "subscription:"+s.ID, err)
 		return err
 	}
 	if s.ID == "" {
@@ -87,7 +89,7 @@ func (d *DB) CreateSubscription(ctx context.Context, s *cityops.Subscription) er
 			return fmt.Errorf("create subscription: %w", err)
 		}
 		s.CreatedAt, s.ModifiedAt = tx.now, tx.now
-		return nil
+		return tx.audit(ctx, "subscription.create", "subscription:"+s.ID, subscriptionDetail(s))
 	})
 }
 
@@ -168,6 +170,7 @@ func (d *DB) SubscriptionsVersion(ctx context.Context) (string, error) {
 // UpdateSubscription implements cityops.SubscriptionService.
 func (d *DB) UpdateSubscription(ctx context.Context, s *cityops.Subscription) error {
 	if err := authorize(ctx, cityops.PermDataWrite); err != nil {
+		d.auditDenied(ctx, "subscription.update", "subscription:"+s.ID, err)
 		return err
 	}
 	if err := s.Validate(); err != nil {
@@ -185,7 +188,7 @@ func (d *DB) UpdateSubscription(ctx context.Context, s *cityops.Subscription) er
 		}
 		if n, _ := res.RowsAffected(); n == 1 {
 			s.ModifiedAt = tx.now
-			return nil
+			return tx.audit(ctx, "subscription.update", "subscription:"+s.ID, subscriptionDetail(s))
 		}
 		var one int
 		err = tx.QueryRowContext(ctx, `select 1 from subscriptions where tenant = $1 and sub_id = $2`, s.Tenant, s.ID).Scan(&one)
@@ -202,6 +205,7 @@ func (d *DB) UpdateSubscription(ctx context.Context, s *cityops.Subscription) er
 // DeleteSubscription implements cityops.SubscriptionService.
 func (d *DB) DeleteSubscription(ctx context.Context, tenant, id string) error {
 	if err := authorize(ctx, cityops.PermDataWrite); err != nil {
+		d.auditDenied(ctx, "subscription.delete", "subscription:"+id, err)
 		return err
 	}
 	return d.inTx(ctx, func(tx *Tx) error {
@@ -212,8 +216,13 @@ func (d *DB) DeleteSubscription(ctx context.Context, tenant, id string) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return cityops.Errorf(cityops.ENOTFOUND, "subscription %q not found", id)
 		}
-		return nil
+		return tx.audit(ctx, "subscription.delete", "subscription:"+id, pairs("tenant", tenant))
 	})
+}
+
+// subscriptionDetail describes a subscription for the audit trail.
+func subscriptionDetail(s *cityops.Subscription) string {
+	return pairs("tenant", s.Tenant, "active", strconv.FormatBool(s.Active))
 }
 
 // RecordNotifications implements cityops.SubscriptionStore: one

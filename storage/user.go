@@ -14,27 +14,27 @@ import (
 var _ cityops.UserService = (*DB)(nil)
 
 const userCols = `u.id, u.email, u.name, u.role, coalesce(g.code, ''), coalesce(a.code, ''), u.language,
-	u.disabled_at, u.last_login_at, u.created_at, u.updated_at`
+	u.disabled_at, u.last_login_at, u.created_at, u.updated_at, u.totp_enabled_at`
 
 const userFrom = ` from users u left join agencies g on g.id = u.agency_id left join areas a on a.id = u.area_id`
 
 func scanUser(row interface{ Scan(...any) error }) (*cityops.User, error) {
 	var u cityops.User
-	var disabled, last sql.Null[time.Time]
+	var disabled, last, mfa sql.Null[time.Time]
 	if err := row.Scan(&u.ID, &u.Email, &u.Name, &u.Role, &u.AgencyCode, &u.AreaCode, &u.Language,
-		&disabled, &last, &u.CreatedAt, &u.UpdatedAt); err != nil {
+		&disabled, &last, &u.CreatedAt, &u.UpdatedAt, &mfa); err != nil {
 		return nil, err
 	}
-	u.DisabledAt, u.LastLoginAt = nullTime(disabled), nullTime(last)
+	u.DisabledAt, u.LastLoginAt, u.MFAEnabledAt = nullTime(disabled), nullTime(last), nullTime(mfa)
 	u.CreatedAt, u.UpdatedAt = u.CreatedAt.UTC(), u.UpdatedAt.UTC()
 	return &u, nil
 }
 
 // FindUserByID implements cityops.UserService. A user may always read
-// their own account.
+// their own account, and whoever may change accounts may read them.
 func (d *DB) FindUserByID(ctx context.Context, id int64) (*cityops.User, error) {
 	if a := cityops.ActorFromContext(ctx); a == nil || a.User == nil || a.User.ID != id {
-		if err := authorize(ctx, cityops.PermUsersRead); err != nil {
+		if err := authorize(ctx, cityops.PermUsersRead); err != nil && !a.Can(cityops.PermUsersWrite) {
 			return nil, err
 		}
 	}
@@ -126,7 +126,7 @@ func (d *DB) CreateUser(ctx context.Context, u *cityops.User, password string) e
 		return err
 	}
 	verr := u.Validate()
-	perr := cityops.ValidatePassword(password)
+	perr := checkPassword(password, u.Email, u.Name)
 	if verr != nil || perr != nil {
 		return mergeInvalid(verr, perr)
 	}
@@ -180,17 +180,20 @@ func (d *DB) UpdateUser(ctx context.Context, id int64, upd cityops.UserUpdate) (
 		if err != nil {
 			return fmt.Errorf("update user: %w", err)
 		}
+		access := userDetail(u) // before the change, for the audit trail
 		set(&u.Name, upd.Name)
 		set(&u.Role, upd.Role)
 		set(&u.AgencyCode, upd.AgencyCode)
 		set(&u.AreaCode, upd.AreaCode)
 		set(&u.Language, upd.Language)
+		reenabled := false
 		if upd.Disabled != nil {
 			switch {
 			case *upd.Disabled && u.DisabledAt == nil:
 				t := tx.now
 				u.DisabledAt = &t
 			case !*upd.Disabled:
+				reenabled = u.DisabledAt != nil
 				u.DisabledAt = nil
 			}
 		}
@@ -212,7 +215,14 @@ func (d *DB) UpdateUser(ctx context.Context, id int64, upd cityops.UserUpdate) (
 				return fmt.Errorf("end sessions: %w", err)
 			}
 		}
-		if err := tx.audit(ctx, "user.update", "user:"+u.Email, userDetail(u)); err != nil {
+		if reenabled {
+			// The inactivity count starts afresh, or the hourly sweep
+			// would disable the account again at once.
+			if _, err := tx.ExecContext(ctx, `update users set enabled_at = $1 where id = $2`, tx.now, u.ID); err != nil {
+				return fmt.Errorf("enable user: %w", err)
+			}
+		}
+		if err := tx.audit(ctx, "user.update", "user:"+u.Email, accessChange(access, userDetail(u))); err != nil {
 			return err
 		}
 		out = u
@@ -221,15 +231,23 @@ func (d *DB) UpdateUser(ctx context.Context, id int64, upd cityops.UserUpdate) (
 	return out, err
 }
 
-// SetPassword implements cityops.UserService. A user may change their own.
+// SetPassword implements cityops.UserService: an administrator sets
+// someone's password. People change their own with ChangePassword, which
+// asks for the current one.
 func (d *DB) SetPassword(ctx context.Context, id int64, password string) error {
-	if a := cityops.ActorFromContext(ctx); a == nil || a.User == nil || a.User.ID != id {
-		if err := authorize(ctx, cityops.PermUsersWrite); err != nil {
-			d.auditDenied(ctx, "user.password", fmt.Sprintf("user:%d", id), err)
-			return err
-		}
+	if err := authorize(ctx, cityops.PermUsersWrite); err != nil {
+		d.auditDenied(ctx, "user.password", fmt.Sprintf("user:%d", id), err)
+		return err
 	}
-	if err := cityops.ValidatePassword(password); err != nil {
+	var email, name string
+	err := d.db.QueryRowContext(ctx, `select email, name from users where id = $1`, id).Scan(&email, &name)
+	if errors.Is(err, sql.ErrNoRows) {
+		return cityops.Errorf(cityops.ENOTFOUND, "user %d not found", id)
+	}
+	if err != nil {
+		return fmt.Errorf("set password: %w", err)
+	}
+	if err := checkPassword(password, email, name); err != nil {
 		return err
 	}
 	hash, err := auth.HashPassword(password, d.PasswordParams)
@@ -237,13 +255,12 @@ func (d *DB) SetPassword(ctx context.Context, id int64, password string) error {
 		return fmt.Errorf("set password: %w", err)
 	}
 	return d.inTx(ctx, func(tx *Tx) error {
-		var email string
-		err := tx.QueryRowContext(ctx, `update users set password_hash = $1, updated_at = $2 where id = $3 returning email`, hash, tx.now, id).Scan(&email)
-		if errors.Is(err, sql.ErrNoRows) {
-			return cityops.Errorf(cityops.ENOTFOUND, "user %d not found", id)
-		}
+		res, err := tx.ExecContext(ctx, `update users set password_hash = $1, password_changed_at = $2, updated_at = $2 where id = $3`, hash, tx.now, id)
 		if err != nil {
 			return fmt.Errorf("set password: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return cityops.Errorf(cityops.ENOTFOUND, "user %d not found", id)
 		}
 		if _, err := tx.ExecContext(ctx, `delete from sessions where user_id = $1`, id); err != nil {
 			return fmt.Errorf("end sessions: %w", err)

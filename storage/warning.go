@@ -47,6 +47,7 @@ func (d *DB) notifyWarning(w *cityops.Warning) {
 // CreateWarning implements cityops.WarningService.
 func (d *DB) CreateWarning(ctx context.Context, w *cityops.Warning) error {
 	if err := authorize(ctx, cityops.PermWarningsWrite); err != nil {
+		d.auditDenied(ctx, "warning.broadcast", "", err)
 		return err
 	}
 	if err := w.Validate(); err != nil {
@@ -94,7 +95,7 @@ func (d *DB) CreateWarning(ctx context.Context, w *cityops.Warning) error {
 			return fmt.Errorf("create warning: %w", err)
 		}
 		*w = *saved
-		return nil
+		return tx.audit(ctx, "warning.broadcast", fmt.Sprintf("warning:%d", w.ID), pairs("severity", w.Severity, "sector", w.Sector, "area", w.Area, "title", w.Title))
 	})
 	if err != nil {
 		return err
@@ -106,6 +107,7 @@ func (d *DB) CreateWarning(ctx context.Context, w *cityops.Warning) error {
 // WithdrawWarning implements cityops.WarningService.
 func (d *DB) WithdrawWarning(ctx context.Context, id int64) (*cityops.Warning, error) {
 	if err := authorize(ctx, cityops.PermWarningsWrite); err != nil {
+		d.auditDenied(ctx, "warning.withdraw", fmt.Sprintf("warning:%d", id), err)
 		return nil, err
 	}
 	var out *cityops.Warning
@@ -126,7 +128,7 @@ func (d *DB) WithdrawWarning(ctx context.Context, id int64) (*cityops.Warning, e
 			return cityops.Errorf(cityops.ECONFLICT, "the warning was withdrawn already")
 		}
 		out = w
-		return nil
+		return tx.audit(ctx, "warning.withdraw", fmt.Sprintf("warning:%d", id), "")
 	})
 	if err != nil {
 		return nil, err

@@ -75,6 +75,9 @@ func (s *Server) handleDeviceMeasure(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
+	if err := plainJSON(b); err != nil {
+		return err
+	}
 	var m map[string]any
 	if err := json.Unmarshal(b, &m); err != nil {
 		return cityops.Errorf(cityops.EINVALID, "send the measurements as a JSON object")

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -18,47 +19,62 @@ type reportCreated struct {
 	StatusURL string `json:"status_url"`
 }
 
+// reportRequest is the body of POST /api/v1/reports.
+type reportRequest struct {
+	cityops.ReportInput
+	// Photos uploaded to /api/v1/photos before, as it answered.
+	Photos []struct {
+		Hash  string `json:"hash"`
+		Thumb string `json:"thumb"`
+	} `json:"photos"`
+	// Attributes answers the category's questions: a string, a
+	// number or, for a multi-value list, a list of strings.
+	Attributes map[string]any `json:"attributes"`
+}
+
+// answers returns the answers to the category's questions as
+// cityops.CheckAnswers takes them (nil when there are none).
+func (req *reportRequest) answers() (map[string][]string, error) {
+	if len(req.Attributes) == 0 {
+		return nil, nil
+	}
+	out := map[string][]string{}
+	for k, v := range req.Attributes {
+		switch x := v.(type) {
+		case string:
+			out[k] = []string{x}
+		case float64:
+			out[k] = []string{strconv.FormatFloat(x, 'f', -1, 64)}
+		case []any:
+			for _, e := range x {
+				s, ok := e.(string)
+				if !ok {
+					return nil, &cityops.Error{Code: cityops.EINVALID, Message: "invalid input", Fields: map[string]string{"attribute[" + k + "]": "a list holds strings"}}
+				}
+				out[k] = append(out[k], s)
+			}
+		default:
+			return nil, &cityops.Error{Code: cityops.EINVALID, Message: "invalid input", Fields: map[string]string{"attribute[" + k + "]": "must be a string, a number or a list of strings"}}
+		}
+	}
+	return out, nil
+}
+
 // handleReportCreate takes a report from the public, an app or staff.
 // Staff may record the channel it came by (hotline, e-mail, social pages);
 // the public reports through the web or an app. A retried request with the
 // same Idempotency-Key returns the first report, not a second one.
 func (s *Server) handleReportCreate(w http.ResponseWriter, r *http.Request) error {
-	var req struct {
-		cityops.ReportInput
-		// Photos uploaded to /api/v1/photos before, as it answered.
-		Photos []struct {
-			Hash  string `json:"hash"`
-			Thumb string `json:"thumb"`
-		} `json:"photos"`
-		// Attributes answers the category's questions: a string, a
-		// number or, for a multi-value list, a list of strings.
-		Attributes map[string]any `json:"attributes"`
-	}
+	var req reportRequest
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
 	in := req.ReportInput
-	if len(req.Attributes) > 0 {
-		in.Answers = map[string][]string{}
-		for k, v := range req.Attributes {
-			switch x := v.(type) {
-			case string:
-				in.Answers[k] = []string{x}
-			case float64:
-				in.Answers[k] = []string{strconv.FormatFloat(x, 'f', -1, 64)}
-			case []any:
-				for _, e := range x {
-					s, ok := e.(string)
-					if !ok {
-						return &cityops.Error{Code: cityops.EINVALID, Message: "invalid input", Fields: map[string]string{"attribute[" + k + "]": "a list holds strings"}}
-					}
-					in.Answers[k] = append(in.Answers[k], s)
-				}
-			default:
-				return &cityops.Error{Code: cityops.EINVALID, Message: "invalid input", Fields: map[string]string{"attribute[" + k + "]": "must be a string, a number or a list of strings"}}
-			}
-		}
+	answers, err := req.answers()
+	if err != nil {
+		return err
 	}
+	in.Answers = answers
 	if len(req.Photos) > cityops.MaxPhotos {
 		return &cityops.Error{Code: cityops.EINVALID, Message: "invalid input", Fields: map[string]string{"photos": "at most 5 photos"}}
 	}
@@ -161,8 +177,63 @@ type reportView struct {
 	Actions []string         `json:"actions,omitempty"`
 }
 
+// reportInScope reports whether the request's actor, when staff who read
+// reports, works on the report: it is in their inbox (as storage scopes
+// reports: their ward's, their agency's, those it supports), or their
+// agency supported it. For everyone else it is true: the public view and
+// the citizen's token are decided elsewhere.
+func (s *Server) reportInScope(ctx context.Context, tracking string) (bool, error) {
+	a := cityops.ActorFromContext(ctx)
+	if !a.Can(cityops.PermReportsRead) {
+		return true, nil
+	}
+	tracking = strings.ToUpper(tracking)
+	_, n, err := s.Reports.FindReports(ctx, cityops.ReportFilter{Tracking: []string{tracking}, IncludeQueued: true,
+		WithoutReporter: true, Limit: 1})
+	if err != nil || n > 0 {
+		return n > 0, err
+	}
+	// The inbox lists open tasks only; an agency keeps its case after its
+	// part is done.
+	agency := ""
+	if a.APIKey != nil {
+		agency = a.APIKey.Agency
+	} else if a.User != nil {
+		agency = a.User.AgencyCode
+	}
+	if agency == "" {
+		return false, nil
+	}
+	rep, err := s.Reports.FindReportByTracking(cityops.NewContextWithActor(ctx, nil), tracking)
+	if cityops.ErrorCode(err) == cityops.ENOTFOUND {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	for _, sp := range rep.Supporting {
+		if sp.Agency == agency {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// errReportNotFound is what a report outside the caller's scope answers:
+// the same as one that does not exist.
+func errReportNotFound(tracking string) error {
+	return cityops.Errorf(cityops.ENOTFOUND, "report %q not found", tracking)
+}
+
+// handleReportView shows a report. Staff see it with its internal
+// timeline when it is in their scope; otherwise they see what the public
+// sees.
 func (s *Server) handleReportView(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
+	if in, err := s.reportInScope(ctx, r.PathValue("tracking")); err != nil {
+		return err
+	} else if !in {
+		ctx = cityops.NewContextWithActor(ctx, nil)
+	}
 	rep, err := s.Reports.FindReportByTracking(ctx, r.PathValue("tracking"))
 	if err != nil {
 		return err
@@ -219,6 +290,14 @@ func (s *Server) handleReportAct(w http.ResponseWriter, r *http.Request) error {
 	act.Token = req.Token
 	if t := r.Header.Get("X-Citizen-Token"); t != "" {
 		act.Token = t
+	}
+	if act.Token == "" {
+		// Staff act on the reports in their scope; others are not found.
+		if in, err := s.reportInScope(r.Context(), r.PathValue("tracking")); err != nil {
+			return err
+		} else if !in {
+			return errReportNotFound(r.PathValue("tracking"))
+		}
 	}
 	rep, err := s.Reports.Act(r.Context(), r.PathValue("tracking"), act)
 	if err != nil {

@@ -109,6 +109,9 @@ func (s *Server) handleUserPassword(w http.ResponseWriter, r *http.Request) erro
 	if err := s.Users.SetPassword(r.Context(), id, req.Password); err != nil {
 		return err
 	}
+	if u, err := s.Users.FindUserByID(r.Context(), id); err == nil {
+		s.notifyAccountChange(u.Email, "password_admin")
+	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

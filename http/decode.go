@@ -1,6 +1,7 @@
 package http
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cityops/cityops"
 )
@@ -22,7 +24,14 @@ func decodeJSON(r *http.Request, v any) error {
 	if mt != "application/json" && !strings.HasSuffix(mt, "+json") {
 		return cityops.Errorf(cityops.EINVALID, "send a JSON body with Content-Type: application/json")
 	}
-	dec := json.NewDecoder(r.Body)
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		return jsonError(err)
+	}
+	if err := plainJSON(b); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err)
@@ -31,6 +40,32 @@ func decodeJSON(r *http.Request, v any) error {
 		return cityops.Errorf(cityops.EINVALID, "unexpected data after the JSON object")
 	}
 	return nil
+}
+
+// plainJSON refuses a JSON body whose text could not be stored as it was
+// sent: bytes that are not UTF-8 (the decoder would replace them) and the
+// NUL character, escaped as \u0000 (PostgreSQL's text cannot hold it).
+func plainJSON(b []byte) error {
+	if !utf8.Valid(b) {
+		return cityops.Errorf(cityops.EINVALID, "the body is not valid UTF-8")
+	}
+	for i := 0; ; {
+		j := bytes.Index(b[i:], []byte(`\u0000`))
+		if j < 0 {
+			return nil
+		}
+		j += i
+		// Escaped only if the backslash is not itself escaped: an odd run
+		// of backslashes ends at j.
+		n := 0
+		for k := j; k >= 0 && b[k] == '\\'; k-- {
+			n++
+		}
+		if n%2 == 1 {
+			return cityops.Errorf(cityops.EINVALID, "text may not hold the NUL character (\\u0000)")
+		}
+		i = j + 1
+	}
 }
 
 func jsonError(err error) error {

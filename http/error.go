@@ -67,11 +67,15 @@ type errorBody struct {
 // browsers (or a redirect to sign-in when they are not signed in). Internal
 // errors are logged and their text hidden.
 func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
+	if b, ok := r.Body.(*limitedBody); ok && b.over != nil && ErrorStatus(err) == http.StatusBadRequest {
+		err = b.over
+	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		err = cityops.Errorf(cityops.ETOOLARGE, "request body is larger than %d bytes", mbe.Limit)
 	}
 	code, status := cityops.ErrorCode(err), ErrorStatus(err)
+	s.auditRefusal(r, status, err)
 	var em errMethod
 	if errors.As(err, &em) {
 		err = cityops.Errorf(cityops.EINVALID, "%s", em.Error())

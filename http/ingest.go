@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -219,7 +218,7 @@ func readObservations(body io.Reader, c *jsonld.Context, tenant string, keyValue
 		}
 		if errors.Is(err, errLineTooLong) {
 			res.Lines++
-			res.reject(line, "", fmt.Errorf("the line is longer than %d bytes", maxLine))
+			res.reject(line, "", cityops.Errorf(cityops.EINVALID, "the line is longer than %d bytes", maxLine))
 			continue
 		}
 		if err != nil && !errors.Is(err, io.EOF) {
@@ -281,6 +280,13 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 			continue
 		}
 		if long != nil {
+			n := len(long) + len(part)
+			if bytes.HasSuffix(part, []byte("\n")) {
+				n--
+			}
+			if n > maxLine {
+				return nil, errLineTooLong
+			}
 			return append(long, part...), err
 		}
 		return part, err

@@ -2,12 +2,15 @@ package http
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"runtime/debug"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cityops/cityops"
 )
@@ -85,6 +88,9 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 				s.Error(w, r, err)
 				return
 			}
+			if s.Audit != nil {
+				s.Audit.NoteAPIKeyUse(ctx, a.APIKey) // coalesced: at most an entry an hour
+			}
 			next.ServeHTTP(w, r.WithContext(cityops.NewContextWithActor(ctx, a)))
 			return
 		}
@@ -129,9 +135,26 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 			s.Error(w, r, cityops.Errorf(cityops.ETOOLARGE, "request body is larger than %d bytes", limit))
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		r.Body = &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, limit)}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// limitedBody remembers that a body without a Content-Length (chunked) ran
+// over the limit, so that Error answers 413 even when a handler reported
+// the failed read as a bad form.
+type limitedBody struct {
+	io.ReadCloser
+	over error // the *http.MaxBytesError, once the limit was hit
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		b.over = err
+	}
+	return n, err
 }
 
 // uploadPath reports the paths whose bodies may carry photos.
@@ -231,4 +254,23 @@ func remoteIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// plainText refuses a request whose path or query holds a NUL byte or
+// bytes that are not UTF-8: no parameter takes them, and PostgreSQL
+// refuses them as query arguments, which would be a server error rather
+// than the client's.
+func (s *Server) plainText(next http.Handler) http.Handler {
+	ok := func(x string) bool { return utf8.ValidString(x) && !strings.ContainsRune(x, 0) }
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		bad := !ok(r.URL.Path)
+		for k, vs := range r.URL.Query() {
+			bad = bad || !ok(k) || !ok(strings.Join(vs, ""))
+		}
+		if bad {
+			s.Error(w, r, cityops.Errorf(cityops.EINVALID, "the address holds a NUL byte or text that is not UTF-8"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }

@@ -167,6 +167,9 @@ func (s *Server) decodeNGSI(r *http.Request) (any, *jsonld.Context, string, erro
 	if err != nil {
 		return nil, nil, "", err
 	}
+	if err := plainJSON(b); err != nil {
+		return nil, nil, "", ngsiErr(errBadRequestData, "%s", cityops.ErrorMessage(err))
+	}
 	var v any
 	if err := json.Unmarshal(b, &v); err != nil {
 		return nil, nil, "", ngsiErr(errInvalidRequest, "the body is not valid JSON: %v", err)

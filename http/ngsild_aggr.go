@@ -2,10 +2,12 @@ package http
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cityops/cityops"
@@ -28,16 +30,30 @@ func parseISODuration(s string) (time.Duration, error) {
 	if m == nil || s == "P" || s == "PT" {
 		return 0, fmt.Errorf("aggrPeriodDuration %q: use an ISO 8601 duration of weeks, days, hours, minutes or seconds such as PT1H or P1D", s)
 	}
+	// Whole units and nanoseconds are added as integers, so that a
+	// duration too long for a time.Duration is refused, not wrapped
+	// around to a negative one.
 	var d time.Duration
-	for i, unit := range []time.Duration{7 * 24 * time.Hour, 24 * time.Hour, time.Hour, time.Minute} {
-		if m[i+1] != "" {
-			n, _ := strconv.Atoi(m[i+1])
-			d += time.Duration(n) * unit
+	add := func(digits string, unit time.Duration) bool {
+		n, err := strconv.ParseInt(digits, 10, 64)
+		if err != nil || n > (math.MaxInt64-int64(d))/int64(unit) {
+			return false
+		}
+		d += time.Duration(n) * unit
+		return true
+	}
+	whole, frac, _ := strings.Cut(m[5], ".")
+	for i, unit := range []time.Duration{7 * 24 * time.Hour, 24 * time.Hour, time.Hour, time.Minute, time.Second} {
+		digits := m[i+1]
+		if i == 4 {
+			digits = whole
+		}
+		if digits != "" && !add(digits, unit) {
+			return 0, fmt.Errorf("aggrPeriodDuration %q is longer than %v", s, time.Duration(math.MaxInt64))
 		}
 	}
-	if m[5] != "" {
-		f, _ := strconv.ParseFloat(m[5], 64)
-		d += time.Duration(f * float64(time.Second))
+	if frac != "" && !add((frac + "00000000")[:9], time.Nanosecond) {
+		return 0, fmt.Errorf("aggrPeriodDuration %q is longer than %v", s, time.Duration(math.MaxInt64))
 	}
 	return d, nil
 }

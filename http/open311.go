@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -69,13 +70,14 @@ type open311Error struct {
 func (e open311Errors) jsonValue() any { return e.Errors }
 
 // open311Status maps error codes to the statuses the spec uses: 403 for a
-// bad key, 404 for unknown ids and codes, 400 for everything else the
-// client did wrong.
+// bad key, 404 for unknown ids and codes, 413 and 429 as they are, 400 for
+// everything else the client did wrong.
 func open311Status(err error) int {
 	switch st := ErrorStatus(err); {
 	case st == http.StatusUnauthorized:
 		return http.StatusForbidden
-	case st == http.StatusForbidden, st == http.StatusNotFound, st >= 500, st == http.StatusRequestEntityTooLarge:
+	case st == http.StatusForbidden, st == http.StatusNotFound, st >= 500, st == http.StatusRequestEntityTooLarge,
+		st == http.StatusTooManyRequests:
 		return st
 	default:
 		return http.StatusBadRequest
@@ -368,9 +370,37 @@ func (s *Server) handleOpen311Create(w http.ResponseWriter, r *http.Request) err
 	if err := r.ParseForm(); err != nil {
 		return cityops.Errorf(cityops.EINVALID, "send the request as application/x-www-form-urlencoded")
 	}
-	f := r.PostForm
+	in, formErr := open311Input(r.PostForm)
+	// media_url: a photo uploaded here before (/media/<hash>.jpg) is
+	// attached; any other link is kept as given and not fetched.
+	if hash, ok := ownMedia(in.MediaURL); ok {
+		p, err := s.photoByHash(hash, "")
+		if err != nil {
+			return &cityops.Error{Code: cityops.EINVALID, Message: "invalid input", Fields: map[string]string{"media_url": cityops.ErrorMessage(err)}}
+		}
+		in.Photos = append(in.Photos, p)
+		in.MediaURL = ""
+	}
+	if formErr != nil {
+		return formErr
+	}
+	in.IdempotencyKey = r.Header.Get("Idempotency-Key")
+	rep, _, err := s.Reports.CreateReport(r.Context(), in)
+	if err != nil {
+		return err
+	}
+	writeOpen311(w, r, http.StatusCreated, open311Requests{Requests: []open311Request{{
+		ID: rep.Tracking, ServiceNotice: s.T(r, "open311.notice", open311Time(rep.DueAt)),
+	}}})
+	return nil
+}
+
+// open311Input reads the fields of a POST requests form. The error, an
+// EINVALID one, is for what cannot be read at all (no service_code, a
+// lat that is not a number); the rest is ReportInput.Validate's.
+func open311Input(f url.Values) (*cityops.ReportInput, error) {
 	var v cityops.Validation
-	in := cityops.ReportInput{
+	in := &cityops.ReportInput{
 		Category:    f.Get("service_code"),
 		Description: f.Get("description"),
 		Address:     f.Get("address_string"),
@@ -378,19 +408,7 @@ func (s *Server) handleOpen311Create(w http.ResponseWriter, r *http.Request) err
 		Name:        strings.TrimSpace(f.Get("first_name") + " " + f.Get("last_name")),
 		Phone:       f.Get("phone"),
 		Email:       f.Get("email"),
-	}
-	// media_url: a photo uploaded here before (/media/<hash>.jpg) is
-	// attached; any other link is kept as given and not fetched.
-	if mu := strings.TrimSpace(f.Get("media_url")); mu != "" {
-		if hash, ok := ownMedia(mu); ok {
-			p, err := s.photoByHash(hash, "")
-			if err != nil {
-				return &cityops.Error{Code: cityops.EINVALID, Message: "invalid input", Fields: map[string]string{"media_url": cityops.ErrorMessage(err)}}
-			}
-			in.Photos = append(in.Photos, p)
-		} else {
-			in.MediaURL = mu
-		}
+		MediaURL:    strings.TrimSpace(f.Get("media_url")),
 	}
 	// attribute[code] and, for multi-value lists, attribute[code][].
 	for k, vals := range f {
@@ -421,23 +439,41 @@ func (s *Server) handleOpen311Create(w http.ResponseWriter, r *http.Request) err
 			*p.dst = &x
 		}
 	}
-	if err := v.Err(); err != nil {
-		return err
-	}
-	in.IdempotencyKey = r.Header.Get("Idempotency-Key")
-	rep, _, err := s.Reports.CreateReport(r.Context(), &in)
-	if err != nil {
-		return err
-	}
-	writeOpen311(w, r, http.StatusCreated, open311Requests{Requests: []open311Request{{
-		ID: rep.Tracking, ServiceNotice: s.T(r, "open311.notice", open311Time(rep.DueAt)),
-	}}})
-	return nil
+	return in, v.Err()
 }
 
 // handleOpen311Index lists requests with the spec's filters and the common
 // extensions. Without dates it shows the last 90 days, at most 1,000.
 func (s *Server) handleOpen311Index(w http.ResponseWriter, r *http.Request) error {
+	f, err := open311Filter(r)
+	if err != nil {
+		return err
+	}
+	if f.Since == nil && f.Until == nil && len(f.Tracking) == 0 {
+		since := time.Now().AddDate(0, 0, -90)
+		f.Since = &since
+	}
+	// The public list: no personal data, whoever asks.
+	ctx := cityops.NewContextWithActor(r.Context(), nil)
+	reports, _, err := s.Reports.FindReports(ctx, f)
+	if err != nil {
+		return err
+	}
+	cats, agencies, err := s.names(r)
+	if err != nil {
+		return err
+	}
+	out := open311Requests{Requests: []open311Request{}}
+	for _, rep := range reports {
+		out.Requests = append(out.Requests, s.open311Request(r, rep.Public(), cats, agencies))
+	}
+	writeOpen311(w, r, http.StatusOK, out)
+	return nil
+}
+
+// open311Filter reads the query of GET requests: the spec's filters and
+// the common extensions, each checked.
+func open311Filter(r *http.Request) (cityops.ReportFilter, error) {
 	var v cityops.Validation
 	q := r.URL.Query()
 	split := func(s string) []string {
@@ -478,31 +514,11 @@ func (s *Server) handleOpen311Index(w http.ResponseWriter, r *http.Request) erro
 			radius = queryFloat(r, &v, "radius")
 		}
 		v.Check(radius > 0 && radius <= 50000, "radius", "must be 1 to 50000 metres")
+		v.Check(lat >= -90 && lat <= 90, "lat", "must be between -90 and 90")
+		v.Check(lon >= -180 && lon <= 180, "long", "must be between -180 and 180")
 		f.Near = &cityops.Circle{Lat: lat, Lon: lon, Radius: radius}
 	}
-	if err := v.Err(); err != nil {
-		return err
-	}
-	if f.Since == nil && f.Until == nil && len(f.Tracking) == 0 {
-		since := time.Now().AddDate(0, 0, -90)
-		f.Since = &since
-	}
-	// The public list: no personal data, whoever asks.
-	ctx := cityops.NewContextWithActor(r.Context(), nil)
-	reports, _, err := s.Reports.FindReports(ctx, f)
-	if err != nil {
-		return err
-	}
-	cats, agencies, err := s.names(r)
-	if err != nil {
-		return err
-	}
-	out := open311Requests{Requests: []open311Request{}}
-	for _, rep := range reports {
-		out.Requests = append(out.Requests, s.open311Request(r, rep.Public(), cats, agencies))
-	}
-	writeOpen311(w, r, http.StatusOK, out)
-	return nil
+	return f, v.Err()
 }
 
 func (s *Server) handleOpen311View(w http.ResponseWriter, r *http.Request) error {

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"mime"
 	"net/http"
+	"net/netip"
 	"path"
 	"time"
 
@@ -31,7 +32,17 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// The route is public in the table because Prometheus usually scrapes from
+// the same machine or network without credentials; but a request from any
+// address other than the loopback needs an API key with metrics:read, so
+// that the figures are not shown to the internet.
 func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) error {
+	if ip, err := netip.ParseAddr(remoteIP(r)); (err != nil || !ip.IsLoopback()) && !cityops.ActorFromContext(r.Context()).Can(cityops.PermMetrics) {
+		if cityops.ActorFromContext(r.Context()) == nil {
+			return cityops.Errorf(cityops.EUNAUTHORIZED, "metrics are served to other machines only with an API key with the scope metrics:read")
+		}
+		return cityops.Errorf(cityops.EFORBIDDEN, "metrics need the scope metrics:read")
+	}
 	promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 	return nil
 }

@@ -59,6 +59,7 @@ func (s *Server) registerRoutes() {
 	s.route("POST /api/v1/webhooks", P.PermOrgWrite, s.handleWebhookCreate)
 	s.route("DELETE /api/v1/webhooks/{id}", P.PermOrgWrite, s.handleWebhookDelete)
 	s.route("GET /api/v1/deliveries", P.PermOrgWrite, s.handleDeliveryIndex)
+	s.route("GET /api/v1/personal-data", P.PermPersonalData, s.handlePersonalDataExport)
 
 	// Open311 GeoReport v2. Reading is public (without personal data);
 	// submitting needs an API key with the open311:write scope.
@@ -144,10 +145,14 @@ func (s *Server) registerRoutes() {
 	s.route("POST /api/v1/users", P.PermUsersWrite, s.handleUserCreate)
 	s.route("PATCH /api/v1/users/{id}", P.PermUsersWrite, s.handleUserUpdate)
 	s.route("PUT /api/v1/users/{id}/password", P.PermUsersWrite, s.handleUserPassword)
+	s.route("POST /api/v1/users/{id}/mfa/reset", P.PermUsersWrite, s.handleUserMFAReset)
 
 	s.route("GET /api/v1/apikeys", P.PermAPIKeysManage, s.handleAPIKeyIndex)
 	s.route("POST /api/v1/apikeys", P.PermAPIKeysManage, s.handleAPIKeyCreate)
 	s.route("DELETE /api/v1/apikeys/{id}", P.PermAPIKeysManage, s.handleAPIKeyRevoke)
+
+	// API: the audit trail as JSON lines, for a SIEM.
+	s.route("GET /api/v1/audit", P.PermAuditRead, s.handleAuditExport)
 
 	// Public web pages: report, follow a report.
 	s.route("GET /{$}", P.PermPublic, s.handleRoot)
@@ -164,6 +169,26 @@ func (s *Server) registerRoutes() {
 	s.route("GET /login", P.PermPublic, s.handleLoginPage)
 	s.route("POST /login", P.PermPublic, s.handleLogin)
 	s.route("POST /logout", P.PermPublic, s.handleLogout)
+	s.route("GET /login/verify", P.PermPublic, s.handleVerifyPage)
+	s.route("POST /login/verify", P.PermPublic, s.handleVerify)
+	s.route("GET /login/forgot", P.PermPublic, s.handleForgotPage)
+	s.route("POST /login/forgot", P.PermPublic, s.handleForgot)
+	s.route("GET /login/reset", P.PermPublic, s.handleResetPage)
+	s.route("POST /login/reset", P.PermPublic, s.handleReset)
+	if s.OIDC != nil {
+		// Single sign-on through the city's identity provider.
+		s.route("GET /login/oidc", P.PermPublic, s.handleOIDCStart)
+		s.route("GET /login/oidc/callback", P.PermPublic, s.handleOIDCCallback)
+	}
+	s.route("GET /account", P.PermStaff, s.handleAccount)
+	s.route("POST /account/password", P.PermStaff, s.handleAccountPassword)
+	s.route("GET /account/mfa", P.PermStaff, s.handleAccountMFAPage)
+	s.route("POST /account/mfa", P.PermStaff, s.handleAccountMFA)
+	s.route("POST /account/mfa/off", P.PermStaff, s.handleAccountMFAOff)
+	s.route("POST /account/recovery-codes", P.PermStaff, s.handleAccountCodes)
+	s.route("POST /account/sessions/end", P.PermStaff, s.handleAccountSignOutAll)
+	s.route("POST /staff/users/{id}/reset-link", P.PermUsersWrite, s.handleUserResetLink)
+	s.route("POST /staff/users/{id}/mfa-reset", P.PermUsersWrite, s.handleUserMFAReset)
 	s.route("GET /staff", P.PermStaff, s.handleStaffHome)
 	s.route("GET /ioc", P.PermIOC, s.handleIOCPage)
 	s.route("GET /staff/reports", P.PermReportsRead, s.handleInbox)
@@ -180,6 +205,7 @@ func (s *Server) registerRoutes() {
 	s.route("GET /staff/users", P.PermUsersRead, s.handlePageUsers)
 	s.route("GET /staff/users/new", P.PermUsersWrite, s.handleUserNew)
 	s.route("POST /staff/users", P.PermUsersWrite, s.handleUserAdd)
+	s.route("GET /staff/audit", P.PermAuditRead, s.handleAuditPage)
 	s.route("GET /ioc/kpi", P.PermIOC, s.handleKPIPage)
 	s.route("GET /ioc/kpi.xlsx", P.PermIOC, s.handleKPIExport)
 	s.route("GET /ioc/kpi.csv", P.PermIOC, s.handleKPIExport)

@@ -7,6 +7,7 @@ package http
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"embed"
 	"encoding/hex"
 	"errors"
@@ -57,6 +58,9 @@ type Services struct {
 	Warnings cityops.WarningService
 	IOC      cityops.IOCService
 	KPI      cityops.KPIService
+	// Audit serves the audit trail's page and export and counts API-key
+	// use; nil answers 503 there and records no exports.
+	Audit cityops.AuditService
 	// Subscriptions serves NGSI-LD subscriptions; nil answers 503.
 	Subscriptions cityops.SubscriptionService
 	// Contexts serves the JSON-LD contexts NGSI-LD clients name (the
@@ -106,6 +110,30 @@ type Config struct {
 	// RulesChanged is called after alarm rules change, so that the alarm
 	// engine reloads them.
 	RulesChanged func(ctx context.Context)
+	// SendMail sends an e-mail (password reset links); nil leaves resets
+	// to administrators.
+	SendMail func(to, subject, body string) error
+	// PublicURL is the base URL people reach cityops at, for links in
+	// e-mails; empty uses the listen address.
+	PublicURL string
+	// Certificate, when set, serves HTTPS (TLS 1.2 at least); cookies are
+	// then Secure and every answer carries Strict-Transport-Security.
+	Certificate *tls.Certificate
+	// RedirectAddr, with Certificate, is a plain-HTTP listen address that
+	// only redirects to HTTPS; empty for none.
+	RedirectAddr string
+	// ReadHeaderTimeout cuts off clients slow to send their request's
+	// headers (default 10 s).
+	ReadHeaderTimeout time.Duration
+	// RateLimits are the request rates clients are held to; the zero
+	// value limits nothing.
+	RateLimits RateLimits
+	// CORSOrigins are the origins whose scripts may call the API with an
+	// API key (ParseOrigins); empty for none.
+	CORSOrigins []string
+	// OIDC, when set, offers single sign-on through the city's OpenID
+	// Connect identity provider beside passwords.
+	OIDC *OIDCConfig
 }
 
 // Server is the HTTP front of cityops.
@@ -128,6 +156,15 @@ type Server struct {
 	snapshot liveSnapshot
 	// figures caches the dashboard's answers (nil: off).
 	figures *figureCache
+	// refusals remembers which refused requests were recorded lately.
+	refusals refusalLog
+	// limiter enforces RateLimits (nil: off).
+	limiter *rateLimiter
+	// redirect and redirectLn serve RedirectAddr.
+	redirect   *http.Server
+	redirectLn net.Listener
+	// sso holds the OIDC provider once discovered.
+	sso ssoState
 }
 
 // Route is one entry of the route table: the pattern, the permission every
@@ -155,6 +192,17 @@ func NewServer(svc Services, cfg Config, cat *i18n.Catalog, log *slog.Logger) (*
 	}
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
+	}
+	if cfg.ReadHeaderTimeout == 0 {
+		cfg.ReadHeaderTimeout = 10 * time.Second
+	}
+	if cfg.Certificate != nil {
+		cfg.SecureCookies = true
+	}
+	if cfg.OIDC != nil {
+		if err := cfg.OIDC.Validate(); err != nil {
+			return nil, fmt.Errorf("single sign-on: %w", err)
+		}
 	}
 	s := &Server{Services: svc, Config: cfg, Catalog: cat, Log: log, mux: http.NewServeMux(), closing: make(chan struct{})}
 	s.metrics = newMetrics(cfg.Registry)
@@ -185,6 +233,7 @@ func NewServer(svc Services, cfg Config, cat *i18n.Catalog, log *slog.Logger) (*
 		return nil, err
 	}
 	s.registerRoutes()
+	s.limiter = s.newRateLimiter(cfg.RateLimits)
 	return s, nil
 }
 
@@ -196,6 +245,10 @@ func (s *Server) route(pattern string, p cityops.Permission, h handlerFunc) {
 	}
 	s.routes = append(s.routes, Route{Pattern: pattern, Permission: p, handler: h})
 	s.mux.Handle(pattern, s.metrics.instrument(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Nothing is kept by browsers or proxies unless the handler says
+		// so (static assets, photos, public figures): answers may hold
+		// personal data or staff views.
+		w.Header().Set("Cache-Control", "no-store")
 		if err := s.authorize(r, p); err != nil {
 			s.Error(w, r, err)
 			return
@@ -222,6 +275,9 @@ func (s *Server) authorize(r *http.Request, p cityops.Permission) error {
 	if a == nil {
 		return cityops.Errorf(cityops.EUNAUTHORIZED, "sign in first")
 	}
+	if a.Pending != "" {
+		return cityops.Errorf(cityops.EUNAUTHORIZED, "finish signing in with your authentication code")
+	}
 	return cityops.Errorf(cityops.EFORBIDDEN, "you may not do this (needs %s)", p)
 }
 
@@ -229,21 +285,28 @@ func (s *Server) authorize(r *http.Request, p cityops.Permission) error {
 // every request passes through.
 func (s *Server) Handler() http.Handler {
 	h := s.unmatched(s.mux)
+	h = s.plainText(h)
 	h = s.language(h)
+	h = s.rateLimit(h)
 	h = s.authenticate(h)
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, cityops.Errorf(cityops.EFORBIDDEN, "cross-origin request refused"))
 	}))
-	h = cop.Handler(h)
+	h = s.keyedCrossOrigin(h, cop.Handler(h))
 	h = s.limitBody(h)
+	h = s.cors(h)
 	h = securityHeaders(h, tileOrigin(s.TileURL))
+	if s.Certificate != nil {
+		h = hsts(h)
+	}
 	h = s.accessLog(h)
 	h = s.recoverPanics(h)
 	return h
 }
 
-// Open starts listening on Addr and serving in the background.
+// Open starts listening on Addr (and RedirectAddr) and serving in the
+// background.
 func (s *Server) Open() error {
 	ln, err := net.Listen("tcp", s.Addr)
 	if err != nil {
@@ -252,7 +315,7 @@ func (s *Server) Open() error {
 	s.ln = ln
 	s.srv = &http.Server{
 		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: s.ReadHeaderTimeout,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
@@ -260,11 +323,24 @@ func (s *Server) Open() error {
 		ErrorLog:          slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn),
 	}
 	s.srv.RegisterOnShutdown(func() { close(s.closing) })
+	if s.Certificate != nil {
+		s.srv.TLSConfig = s.tlsConfig()
+		if s.RedirectAddr != "" {
+			if err := s.openRedirect(); err != nil {
+				ln.Close()
+				return err
+			}
+		}
+	}
 	if s.figures != nil && s.Live != nil {
 		go s.figures.follow(s.Live, s.closing)
 	}
 	go func() {
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := s.srv.Serve
+		if s.srv.TLSConfig != nil {
+			serve = func(ln net.Listener) error { return s.srv.ServeTLS(ln, "", "") }
+		}
+		if err := serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.Log.Error("serve", "err", err)
 		}
 	}()
@@ -276,14 +352,12 @@ func (s *Server) URL() string {
 	if s.ln == nil {
 		return ""
 	}
-	addr := s.ln.Addr().(*net.TCPAddr)
-	host := addr.IP.String()
-	if addr.IP.IsUnspecified() {
-		host = "localhost"
-	} else if addr.IP.To4() == nil {
-		host = "[" + host + "]"
+	scheme := "http"
+	if s.Certificate != nil {
+		scheme = "https"
 	}
-	return fmt.Sprintf("http://%s:%d", host, addr.Port)
+	addr := s.ln.Addr().(*net.TCPAddr)
+	return fmt.Sprintf("%s://%s:%d", scheme, urlHost(addr.IP), addr.Port)
 }
 
 // Close stops accepting requests and waits for those in flight, up to the
@@ -291,6 +365,9 @@ func (s *Server) URL() string {
 func (s *Server) Close(ctx context.Context) error {
 	if s.srv == nil {
 		return nil
+	}
+	if s.redirect != nil {
+		s.redirect.Shutdown(ctx)
 	}
 	return s.srv.Shutdown(ctx)
 }

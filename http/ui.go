@@ -167,32 +167,60 @@ func safeNext(next string) string {
 }
 
 func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) error {
-	s.render(w, r, "login.html", map[string]any{"Next": safeNext(r.URL.Query().Get("next")), "Email": ""})
+	next := safeNext(r.URL.Query().Get("next"))
+	if a := cityops.ActorFromContext(r.Context()); a != nil && a.Pending != "" {
+		http.Redirect(w, r, "/login/verify?next="+url.QueryEscape(next), http.StatusSeeOther)
+		return nil
+	}
+	s.render(w, r, "login.html", map[string]any{"Next": next, "Email": "", "ResetDone": r.URL.Query().Get("reset") == "1"})
 	return nil
 }
 
-// handleLogin signs in with e-mail and password. The session token is new
-// at every sign-in, and any session the browser had before is ended.
+// handleLogin checks e-mail and password. The session token is new at
+// every sign-in, and any session the browser had before is ended. When a
+// second factor is needed the session is half-open and the browser goes
+// to the second step.
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	if err := r.ParseForm(); err != nil {
 		return cityops.Errorf(cityops.EINVALID, "the form could not be read")
 	}
 	email, next := r.PostForm.Get("email"), safeNext(r.PostForm.Get("next"))
 	token, u, err := s.Auth.Login(r.Context(), email, r.PostForm.Get("password"), r.UserAgent(), remoteIP(r))
-	if cityops.ErrorCode(err) == cityops.EUNAUTHORIZED {
-		s.Log.Info("sign-in failed", "remote", remoteIP(r))
-		w.WriteHeader(http.StatusUnauthorized)
-		s.render(w, r, "login.html", map[string]any{"Next": next, "Email": email, "Failed": true})
+	if code := cityops.ErrorCode(err); code == cityops.EUNAUTHORIZED || code == cityops.ETOOMANY {
+		s.Log.Info("sign-in failed", "remote", remoteIP(r), "reason", code)
+		if d := cityops.ErrorRetryAfter(err); d > 0 {
+			w.Header().Set("Retry-After", strconvSeconds(d))
+		}
+		w.WriteHeader(ErrorStatus(err))
+		s.render(w, r, "login.html", map[string]any{"Next": next, "Email": email, "Failed": code == cityops.EUNAUTHORIZED,
+			"Locked": code == cityops.ETOOMANY, "Message": cityops.ErrorMessage(err)})
 		return nil
 	}
 	if err != nil {
 		return err
 	}
+	return s.signedIn(w, r, token, u, next)
+}
+
+// signedIn follows a first step of signing in (a password, or the city's
+// identity provider): it ends the session the browser had before, sets
+// the new one and sends the browser to next, or to the second step when
+// one is owed.
+func (s *Server) signedIn(w http.ResponseWriter, r *http.Request, token string, u *cityops.User, next string) error {
 	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
 		s.Auth.Logout(r.Context(), c.Value)
 	}
-	s.Log.Info("sign-in", "user", u.ID, "remote", remoteIP(r))
 	s.setSession(w, token)
+	a, err := s.Auth.ActorBySession(r.Context(), token)
+	if err != nil {
+		return err
+	}
+	if a.Pending != "" {
+		s.Log.Info("sign-in: second step", "user", u.ID, "remote", remoteIP(r))
+		http.Redirect(w, r, "/login/verify?next="+url.QueryEscape(next), http.StatusSeeOther)
+		return nil
+	}
+	s.Log.Info("sign-in", "user", u.ID, "remote", remoteIP(r))
 	http.Redirect(w, r, next, http.StatusSeeOther)
 	return nil
 }

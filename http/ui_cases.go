@@ -42,6 +42,8 @@ func inboxFilter(r *http.Request) (cityops.ReportFilter, error) {
 		IncludeQueued: q.Get("queued") == "on",
 		Offset:        queryInt(r, &v, "offset", 0, 0, 1<<30),
 		Limit:         100,
+		// The inbox shows no reporter: nothing to decrypt or audit.
+		WithoutReporter: true,
 	}
 	if q.Get("overdue") == "on" {
 		t := true
@@ -137,6 +139,11 @@ type casePage struct {
 
 func (s *Server) casePage(r *http.Request, tracking string) (*casePage, error) {
 	ctx := r.Context()
+	if in, err := s.reportInScope(ctx, tracking); err != nil {
+		return nil, err
+	} else if !in {
+		return nil, errReportNotFound(tracking)
+	}
 	rep, err := s.Reports.FindReportByTracking(ctx, tracking)
 	if err != nil {
 		return nil, err
@@ -185,6 +192,11 @@ func (s *Server) handleCase(w http.ResponseWriter, r *http.Request) error {
 // handleCaseAct applies an action from the case page's forms. Problems
 // re-render the page with the message; success returns to it.
 func (s *Server) handleCaseAct(w http.ResponseWriter, r *http.Request) error {
+	if in, err := s.reportInScope(r.Context(), r.PathValue("tracking")); err != nil {
+		return err
+	} else if !in {
+		return errReportNotFound(r.PathValue("tracking"))
+	}
 	if err := r.ParseMultipartForm(8 << 20); err != nil && err != http.ErrNotMultipart {
 		return uploadError(err)
 	}

@@ -214,6 +214,9 @@ func (s *Server) handleKPIExport(w http.ResponseWriter, r *http.Request) error {
 		if table == nil {
 			return &cityops.Error{Code: cityops.EINVALID, Message: "invalid input", Fields: map[string]string{"by": "must be agency, area or sector"}}
 		}
+		if err := s.recordExport(r, "kpi.export", "kpi:"+by+".csv", kpiExportDetail(p)); err != nil {
+			return err
+		}
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 		w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="cityops-kpi-%s-%s.csv"`, by, stamp))
 		w.Write([]byte("\ufeff")) // spreadsheets read UTF-8 (Vietnamese) only with the mark
@@ -224,6 +227,9 @@ func (s *Server) handleKPIExport(w http.ResponseWriter, r *http.Request) error {
 		}
 		cw.Flush()
 		return cw.Error()
+	}
+	if err := s.recordExport(r, "kpi.export", "kpi.xlsx", kpiExportDetail(p)); err != nil {
+		return err
 	}
 	wb := xlsx.New()
 	sh := wb.Sheet(T("kpi.sheet.indicators"))
@@ -250,6 +256,16 @@ func (s *Server) handleKPIExport(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="cityops-kpi-%s.xlsx"`, stamp))
 	_, err = wb.WriteTo(w)
 	return err
+}
+
+// kpiExportDetail names an export's period and selection for the audit
+// trail.
+func kpiExportDetail(p *kpiPage) string {
+	s := "since=" + p.Filter.Since.UTC().Format(time.RFC3339) + " until=" + p.Filter.Until.UTC().Format(time.RFC3339)
+	if p.Query != "" {
+		s += " query=" + p.Query
+	}
+	return s
 }
 
 // csvCells formats cells for CSV, every text guarded against formula

@@ -169,7 +169,7 @@ func (s *Server) handleReportSubmit(w http.ResponseWriter, r *http.Request) erro
 			return gerr
 		}
 		form.Groups, form.Errors, form.Message = groups, cityops.ErrorFields(err), cityops.ErrorMessage(err)
-		w.WriteHeader(http.StatusBadRequest)
+		w.WriteHeader(ErrorStatus(err)) // 400, or 413 for a photo too large
 		s.render(w, r, "report.html", form)
 		return nil
 	}

@@ -181,6 +181,9 @@ func (s *Server) handleRulesCSV(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.recordExport(r, "rules.export", "rules.csv", fmt.Sprintf("rules=%d", len(rules))); err != nil {
+		return err
+	}
 	stamp := time.Now().In(hueZone).Format("20060102")
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="cityops-alarm-rules-%s.csv"`, stamp))
@@ -209,7 +212,7 @@ func ruleRecord(r *cityops.AlarmRule) []string {
 	if r.Clear != nil {
 		clear = ruleNum(*r.Clear)
 	}
-	text := xlsx.CSVSafe
+	text := guard
 	cells := map[string]string{
 		"code": text(r.Code), "name": text(r.Name), "name_en": text(r.Names["en"]), "sector": text(r.Sector),
 		"severity": text(r.Severity), "entity_type": text(r.EntityType), "entity_id": text(r.EntityID), "area": text(r.Area),
@@ -225,13 +228,14 @@ func ruleRecord(r *cityops.AlarmRule) []string {
 	return out
 }
 
-// unguard takes off the quote xlsx.CSVSafe puts before text that a
-// spreadsheet would read as a formula.
-func unguard(s string) string {
-	if len(s) >= 2 && s[0] == '\'' && strings.IndexByte("=+-@\t\r", s[1]) >= 0 {
-		return s[1:]
+// guard is xlsx.CSVSafe, and also quotes text that starts the way
+// guarded text does, so that the import (cityops.ParseAlarmRulesCSV),
+// which takes one quote off, gives back exactly what was written.
+func guard(s string) string {
+	if len(s) >= 2 && s[0] == '\'' && strings.IndexByte("=+-@\t\r'", s[1]) >= 0 {
+		return "'" + s
 	}
-	return s
+	return xlsx.CSVSafe(s)
 }
 
 // handleRulesImport saves the rules of an uploaded CSV file: all of them,
@@ -262,10 +266,6 @@ func (s *Server) handleRulesImport(w http.ResponseWriter, r *http.Request) error
 	}
 	if err == nil {
 		for _, x := range rules {
-			x.Name, x.Message = unguard(x.Name), unguard(x.Message)
-			if en, ok := x.Names["en"]; ok {
-				x.Names["en"] = unguard(en)
-			}
 			expandRule(x)
 		}
 		err = s.Alarms.SaveAlarmRules(r.Context(), rules)

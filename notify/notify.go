@@ -197,9 +197,21 @@ func (w *Worker) email(d *cityops.Delivery) error {
 		}
 		body.WriteString(link + "\r\n\r\n")
 	}
-	subject = mime.QEncoding.Encode("utf-8", subject)
-	msg := "From: " + w.SMTPFrom + "\r\nTo: " + d.Target + "\r\nSubject: " + subject +
-		"\r\nDate: " + w.Now().Format(time.RFC1123Z) + "\r\nMessage-ID: <delivery-" + strconv.FormatInt(d.ID, 10) + "@cityops>" +
-		"\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + body.String()
-	return smtp.SendMail(w.SMTPAddr, nil, w.SMTPFrom, []string{d.Target}, []byte(msg))
+	return SendMail(w.SMTPAddr, w.SMTPFrom, d.Target, subject, body.String(), w.Now(), "delivery-"+strconv.FormatInt(d.ID, 10))
+}
+
+// SendMail sends a plain-text UTF-8 e-mail through the mail server at
+// addr. msgID, when not empty, makes the Message-ID (so that a retried
+// delivery is recognised as the same message).
+func SendMail(addr, from, to, subject, body string, now time.Time, msgID string) error {
+	if strings.ContainsAny(to+from, "\r\n") {
+		return fmt.Errorf("bad address")
+	}
+	msg := "From: " + from + "\r\nTo: " + to + "\r\nSubject: " + mime.QEncoding.Encode("utf-8", subject) +
+		"\r\nDate: " + now.Format(time.RFC1123Z)
+	if msgID != "" {
+		msg += "\r\nMessage-ID: <" + msgID + "@cityops>"
+	}
+	msg += "\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + body
+	return smtp.SendMail(addr, nil, from, []string{to}, []byte(msg))
 }

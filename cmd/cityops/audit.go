@@ -33,6 +33,18 @@ func auditKeyFlag(fs *flag.FlagSet) func() ([]byte, error) {
 	}
 }
 
+// auditRetentionFlag adds -audit-retention to fs and returns a function
+// that checks it after parsing.
+func auditRetentionFlag(fs *flag.FlagSet) func() (time.Duration, error) {
+	d := fs.Duration("audit-retention", 365*24*time.Hour, "keep audit entries this `long` (default 12 months; 0 keeps them for ever); older ones are removed daily, the removal itself recorded in the trail")
+	return func() (time.Duration, error) {
+		if *d != 0 && *d < 24*time.Hour {
+			return 0, fmt.Errorf("-audit-retention %s: 0 (keep for ever) or at least 24h", *d)
+		}
+		return *d, nil
+	}
+}
+
 // parseTime reads an RFC 3339 time or a date (midnight UTC).
 func parseTime(name, s string) (*time.Time, error) {
 	if s == "" {
@@ -55,6 +67,11 @@ func runAudit(ctx context.Context, args []string, env *Env) int {
 	key := auditKeyFlag(fs)
 	since := fs.String("since", "", "export: entries at or after this `time` (RFC 3339 or YYYY-MM-DD)")
 	until := fs.String("until", "", "export: entries before this `time` (RFC 3339 or YYYY-MM-DD)")
+	actor := fs.String("actor", "", "export: entries of this `actor` (an e-mail address, apikey:PREFIX, system, anonymous, citizen)")
+	action := fs.String("action", "", "export: entries of this `action` (auth.login), or of every action under it when it ends in a dot (report.)")
+	object := fs.String("object", "", "export: entries about this `object` (user:lan@hue.gov.vn, report:HUE-…)")
+	outcome := fs.String("outcome", "", "export: entries with this `outcome`: ok, denied or failed")
+	text := fs.String("text", "", "export: entries whose actor, object or detail contains this `text`")
 	if st, err := parse(fs, args); st >= 0 {
 		return failParse(env, st, err)
 	}
@@ -64,7 +81,11 @@ func runAudit(ctx context.Context, args []string, env *Env) int {
 	k, kerr := key()
 	from, serr := parseTime("since", *since)
 	to, uerr := parseTime("until", *until)
-	if err := errors.Join(kerr, serr, uerr); err != nil {
+	var oerr error
+	if *outcome != "" && !cityops.ValidOutcome(*outcome) {
+		oerr = fmt.Errorf("-outcome %q: want ok, denied or failed", *outcome)
+	}
+	if err := errors.Join(kerr, serr, uerr, oerr); err != nil {
 		return fail(env.Stderr, exitUsage, err)
 	}
 	db, err := dbf.open(ctx, quietLog(env.Stderr))
@@ -85,27 +106,27 @@ func runAudit(ctx context.Context, args []string, env *Env) int {
 			checked = "HMACs not checked: give -audit-key-file"
 		}
 		fmt.Fprintf(env.Stdout, "checked %d entries and %d seals (%s)\n", v.Entries, v.Seals, checked)
+		if v.PurgeID != 0 {
+			fmt.Fprintf(env.Stdout, "the trail starts at entry %d; older entries were removed by the retention purge of entry %d\n", v.FirstID, v.PurgeID)
+		}
 		if v.BrokenID != 0 {
 			return fail(env.Stderr, exitError, fmt.Errorf("audit trail broken at entry %d: %s", v.BrokenID, v.Reason))
 		}
 		fmt.Fprintln(env.Stdout, "the audit trail is intact")
 	case "export":
+		// The same selection as GET /api/v1/audit; the export is itself
+		// recorded ("audit.export").
 		enc := json.NewEncoder(env.Stdout)
-		f := cityops.AuditFilter{Since: from, Until: to, Limit: 1000}
-		for {
-			list, _, err := db.FindAudit(sctx, f)
-			if err != nil {
-				return fail(env.Stderr, exitError, err)
+		opt := func(s string) *string {
+			if s == "" {
+				return nil
 			}
-			for _, e := range list {
-				if err := enc.Encode(e); err != nil {
-					return fail(env.Stderr, exitError, err)
-				}
-			}
-			if len(list) < f.Limit {
-				break
-			}
-			f.Offset += len(list)
+			return &s
+		}
+		f := cityops.AuditFilter{Since: from, Until: to, Actor: opt(*actor), Action: opt(*action), Object: opt(*object),
+			Outcome: opt(*outcome), Text: opt(*text)}
+		if err := db.ExportAudit(sctx, f, func(e *cityops.AuditEntry) error { return enc.Encode(e) }); err != nil {
+			return fail(env.Stderr, exitFor(err), err)
 		}
 	case "seal":
 		s, err := db.Seal(sctx)
@@ -115,21 +136,4 @@ func runAudit(ctx context.Context, args []string, env *Env) int {
 		fmt.Fprintf(env.Stdout, "sealed the audit trail up to entry %d\n", s.UptoID)
 	}
 	return exitOK
-}
-
-// sealHourly seals the audit trail every hour until ctx ends. An empty
-// trail has nothing to seal and is no error.
-func sealHourly(ctx context.Context, seal func(context.Context) (*cityops.AuditSeal, error), logErr func(error)) {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if _, err := seal(system(ctx)); err != nil && ctx.Err() == nil && cityops.ErrorCode(err) != cityops.EINVALID {
-			logErr(err)
-		}
-	}
 }

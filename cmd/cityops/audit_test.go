@@ -56,6 +56,14 @@ func TestAudit(t *testing.T) {
 			if st, out, _ := cmd("", "audit", "export", "-until", "2000-01-01"); st != 0 || out != "" {
 				t.Errorf("audit export -until 2000 = %d %q", st, out)
 			}
+			// Exports are recorded, and take the API's filters.
+			st, out, errs = cmd("", "audit", "export", "-action", "audit.", "-actor", "system", "-outcome", "ok", "-text", "UNTIL=2000")
+			if lines := strings.Split(strings.TrimSpace(out), "\n"); st != 0 || len(lines) != 1 || !strings.Contains(lines[0], `"action":"audit.export"`) {
+				t.Errorf("audit export of the exports = %d %q %q", st, out, errs)
+			}
+			if st, _, errs := cmd("", "audit", "export", "-outcome", "maybe"); st != exitUsage || !strings.Contains(errs, "-outcome") {
+				t.Errorf("audit export -outcome maybe = %d %q", st, errs)
+			}
 
 			sdb, err := storage.Open(context.Background(), dsn, dir)
 			if err != nil {
@@ -70,5 +78,11 @@ func TestAudit(t *testing.T) {
 				t.Errorf("audit verify after tampering = %d %q", st, errs)
 			}
 		})
+	}
+}
+
+func TestAuditRetentionFlag(t *testing.T) {
+	if st, _, errs := run(t, "", "serve", "-audit-retention", "1h", "-data", t.TempDir()); st != exitUsage || !strings.Contains(errs, "-audit-retention 1h0m0s: 0 (keep for ever) or at least 24h") {
+		t.Errorf("serve -audit-retention 1h = %d %q", st, errs)
 	}
 }

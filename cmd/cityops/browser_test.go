@@ -15,7 +15,53 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/cityops/cityops/auth"
 )
+
+// browserSignIn signs in through the sign-in page and, for roles that
+// must sign in in two steps, sets up the authenticator the way a person
+// does: it reads the key shown beside the QR code, types the app's code,
+// and goes on past the recovery codes. It waits for the selector ready
+// on the page signed in to.
+func browserSignIn(ctx context.Context, base, next, email, pw, ready string) error {
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(base+"/login?next="+next),
+		chromedp.WaitVisible(`input[name=email]`),
+		chromedp.SendKeys(`input[name=email]`, email),
+		chromedp.SendKeys(`input[name=password]`, pw),
+		chromedp.Submit(`input[name=password]`),
+		chromedp.WaitVisible(ready+`, #totp-secret`),
+	); err != nil {
+		return fmt.Errorf("password step: %w", err)
+	}
+	loc, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil || !strings.Contains(loc, "/login/verify") {
+		return err
+	}
+	secret, err := chromedp.Run(ctx, chromedp.Text(`#totp-secret`))
+	if err != nil {
+		return err
+	}
+	code, err := auth.TOTPCode(strings.ReplaceAll(secret, " ", ""), auth.TOTPStep(time.Now()))
+	if err != nil {
+		return err
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(`input[name=code]`, code),
+		chromedp.Submit(`input[name=code]`),
+		chromedp.WaitVisible(`#recovery-codes`),
+	); err != nil {
+		return fmt.Errorf("authenticator set-up: %w", err)
+	}
+	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#recovery-codes li').length`))
+	if err != nil || n != 10 {
+		return fmt.Errorf("recovery codes shown: %d, %v", n, err)
+	}
+	return chromedp.Do(ctx,
+		chromedp.Click(`a.button.primary`),
+		chromedp.WaitVisible(ready),
+	)
+}
 
 // browser returns a chromedp context on a headless Chromium, or skips the
 // test when none is installed, unless CITYOPS_BROWSER_REQUIRED=1 (as in CI),
@@ -83,12 +129,7 @@ func TestBrowserDemo(t *testing.T) {
 	if err != nil || title != "Đăng nhập" {
 		t.Fatalf("sign-in heading = %q, %v; want Vietnamese by default", title, err)
 	}
-	if err := chromedp.Do(ctx,
-		chromedp.SendKeys(`input[name=email]`, email),
-		chromedp.SendKeys(`input[name=password]`, pw),
-		chromedp.Submit(`input[name=password]`),
-		chromedp.WaitVisible(`.tiles`),
-	); err != nil {
+	if err := browserSignIn(ctx, base, "/staff", email, pw, `.tiles`); err != nil {
 		t.Fatalf("sign in: %v", err)
 	}
 	loc, _ := chromedp.Run(ctx, chromedp.Location())
@@ -227,14 +268,7 @@ func TestBrowserReportFlow(t *testing.T) {
 
 	// The ward officer of Phú Xuân.
 	email, pw := demoLogin(t, dir, "ward_officer")
-	if err := chromedp.Do(ctx,
-		chromedp.Navigate(base+"/login?next=/staff/reports"),
-		chromedp.WaitVisible(`input[name=email]`),
-		chromedp.SendKeys(`input[name=email]`, email),
-		chromedp.SendKeys(`input[name=password]`, pw),
-		chromedp.Submit(`input[name=password]`),
-		chromedp.WaitVisible(`#reports`),
-	); err != nil {
+	if err := browserSignIn(ctx, base, "/staff/reports", email, pw, `#reports`); err != nil {
 		t.Fatalf("officer sign-in: %v", err)
 	}
 	inbox, _ := chromedp.Run(ctx, chromedp.Text(`#reports`))
@@ -362,14 +396,7 @@ func TestBrowserIOC(t *testing.T) {
 		t.Fatalf(format, args...)
 	}
 	email, pw := demoLogin(t, dir, "operator")
-	if err := chromedp.Do(ctx,
-		chromedp.Navigate(base+"/login?next=/ioc"),
-		chromedp.WaitVisible(`input[name=email]`),
-		chromedp.SendKeys(`input[name=email]`, email),
-		chromedp.SendKeys(`input[name=password]`, pw),
-		chromedp.Submit(`input[name=password]`),
-		chromedp.WaitVisible(`#ioc-map`),
-	); err != nil {
+	if err := browserSignIn(ctx, base, "/ioc", email, pw, `#ioc-map`); err != nil {
 		failed("operator sign-in to /ioc: %v", err)
 	}
 	poll := func(what, expr string) int {

@@ -223,30 +223,6 @@ func runAreas(ctx context.Context, args []string, env *Env) int {
 	return exitOK
 }
 
-func runBackup(ctx context.Context, args []string, env *Env) int {
-	fs, dbf := flagSet("backup", "-to FILE", env)
-	to := fs.String("to", "", "`file` to write the backup to (must not exist)")
-	if st, err := parse(fs, args); st >= 0 {
-		return failParse(env, st, err)
-	}
-	if *to == "" {
-		return fail(env.Stderr, exitUsage, errors.New("backup: give -to FILE"))
-	}
-	if strings.HasPrefix(dbf.dsn, "postgres") {
-		return fail(env.Stderr, exitUsage, errors.New("backup: for PostgreSQL use pg_dump, e.g. pg_dump -Fc -f cityops.dump \"$CITYOPS_DB\""))
-	}
-	db, err := dbf.open(ctx, quietLog(env.Stderr))
-	if err != nil {
-		return fail(env.Stderr, exitError, err)
-	}
-	defer db.Close()
-	if err := db.Backup(ctx, *to); err != nil {
-		return fail(env.Stderr, exitFor(err), err)
-	}
-	fmt.Fprintf(env.Stdout, "backup written to %s\n", *to)
-	return exitOK
-}
-
 func runVersion(ctx context.Context, args []string, env *Env) int {
 	fmt.Fprintf(env.Stdout, "cityops %s\n", cityops.Version)
 	return exitOK

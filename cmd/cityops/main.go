@@ -50,7 +50,10 @@ func init() {
 		{"areas", "import [flags] FILE.geojson", "import or update administrative areas from GeoJSON, all or nothing", runAreas},
 		{"simulate", "-key KEY [-url URL] [-speed N] [-flood IN,RISE,PEAK]", "send live Huế sensor data to a running cityops (NGSI-LD)", runSimulate},
 		{"audit", "verify | export [-since T] [-until T] | seal [-audit-key-file FILE]", "check the audit trail's hash chain and seals, export it as JSON lines, or seal it", runAudit},
-		{"backup", "-to FILE", "write a consistent copy of the SQLite database while serve runs", runBackup},
+		{"keys", "new | rotate | seal | status  -file FILE", "make the data keyring that seals reporters' personal data, add a key and seal everything with it, or count the values each key sealed", runKeys},
+		{"personal-data", "export -email E | -phone P", "export everything held about one reporter as JSON (audited)", runPersonalData},
+		{"backup", "-to FILE [-encrypt] [-data-key-file FILE]", "write a consistent copy of the database while serve runs; -encrypt seals it with the data keyring", runBackup},
+		{"restore", "-from FILE -to TARGET [-data-key-file FILE]", "check a backup and restore it to a new SQLite file or an empty PostgreSQL database", runRestore},
 		{"version", "", "print the version", runVersion},
 		{"help", "[command]", "show this help, or a command's flags", nil},
 	}

@@ -8,15 +8,18 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cityops/cityops/auth"
 	"github.com/cityops/cityops/storage"
 	"github.com/cityops/cityops/storage/storagetest"
 )
@@ -249,15 +252,57 @@ func TestServeDemo(t *testing.T) {
 	if !strings.Contains(text, "cityops is running at "+base) || !strings.Contains(text, "admin@hue.demo") {
 		t.Fatalf("serve -demo printed %q", text)
 	}
+	// An administrator must set up two-step sign-in at the first sign-in
+	// (serve's default -mfa-roles); until then nothing staff may see is
+	// served, and afterwards the code is asked for at every sign-in.
 	email, pw := demoLogin(t, dir, "admin")
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	res, err := client.PostForm(base+"/login", url.Values{"email": {email}, "password": {pw}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	res.Body.Close()
-	if res.StatusCode != 303 || len(res.Cookies()) == 0 {
-		t.Fatalf("sign-in = %d", res.StatusCode)
+	if res.StatusCode != 303 || !strings.HasPrefix(res.Header.Get("Location"), "/login/verify") {
+		t.Fatalf("sign-in = %d to %q, want the second step", res.StatusCode, res.Header.Get("Location"))
+	}
+	if res, _ := client.Get(base + "/api/v1/me"); res.StatusCode != 401 {
+		t.Fatalf("half signed in, /api/v1/me = %d, want 401", res.StatusCode)
+	}
+	res, err = client.Get(base + "/login/verify")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	m := regexp.MustCompile(`id="totp-secret">([A-Z2-7 ]+)<`).FindSubmatch(page)
+	if m == nil {
+		t.Fatalf("no authenticator key on the set-up page:\n%s", page)
+	}
+	secret := strings.ReplaceAll(string(m[1]), " ", "")
+	code, _ := auth.TOTPCode(secret, auth.TOTPStep(time.Now()))
+	res, err = client.PostForm(base+"/login/verify", url.Values{"code": {code}, "next": {"/staff"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ = io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || strings.Count(string(page), "<li><code>") != 10 {
+		t.Fatalf("set-up = %d, want the 10 recovery codes:\n%s", res.StatusCode, page)
+	}
+	if res, _ := client.Get(base + "/api/v1/me"); res.StatusCode != 200 {
+		t.Fatalf("signed in, /api/v1/me = %d", res.StatusCode)
+	}
+	client.Jar, _ = cookiejar.New(nil)
+	res, _ = client.PostForm(base+"/login", url.Values{"email": {email}, "password": {pw}})
+	res.Body.Close()
+	if !strings.HasPrefix(res.Header.Get("Location"), "/login/verify") {
+		t.Fatalf("second sign-in goes to %q, want the code", res.Header.Get("Location"))
+	}
+	res, _ = client.PostForm(base+"/login/verify", url.Values{"code": {"000000"}, "next": {"/staff"}})
+	res.Body.Close()
+	if res.StatusCode != 401 {
+		t.Fatalf("a wrong code = %d, want 401", res.StatusCode)
 	}
 	res, err = http.Get(base + "/api/v1/areas.geojson")
 	if err != nil {

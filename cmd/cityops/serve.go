@@ -3,12 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -44,7 +44,14 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	secure := fs.Bool("secure-cookies", false, "mark cookies Secure (when users reach cityops over HTTPS)")
 	maxBody := fs.Int64("max-body", 1<<20, "largest request body in `bytes`")
-	idle := fs.Duration("session-idle", 30*time.Minute, "end staff sessions idle for this long")
+	idle := fs.Duration("session-idle", 15*time.Minute, "end staff sessions idle for this long")
+	outboundAllow := fs.String("outbound-allow", "", "internal `addresses` (10.20.0.0/16,192.168.5.7,…) that webhooks and NGSI-LD notifications may reach; public addresses always may, loopback, private and link-local ones only when listed")
+	idleAdmin := fs.Duration("session-idle-admin", 5*time.Minute, "end administrators' sessions idle for this long")
+	mfaRoles := fs.String("mfa-roles", "admin,operator,agency_head", "`roles` that must sign in in two steps (password and an authenticator app's code), comma-separated; others may choose to; \"none\" for none")
+	lockFailures := fs.Int("lockout-failures", 5, "failed sign-ins within -lockout-window that lock the account, and the source address, for -lockout (0: no lockout)")
+	lockWindow := fs.Duration("lockout-window", 15*time.Minute, "how long failed sign-ins are remembered for the lockout")
+	lockFor := fs.Duration("lockout", 15*time.Minute, "how long a lockout lasts")
+	inactive := fs.Duration("disable-inactive", 45*24*time.Hour, "disable staff accounts nobody signed in to for this long (0: never)")
 	lifetime := fs.Duration("session-lifetime", 12*time.Hour, "end staff sessions this long after sign-in")
 	shutdown := fs.Duration("shutdown-timeout", 20*time.Second, "how long in-flight requests may take to finish at shutdown")
 	night := fs.String("night", "00:00-07:30", "`hours` when only urgent reports are handled; non-urgent ones wait for the end (\"off\" for none)")
@@ -66,8 +73,20 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 	mqttUsers := fs.String("mqtt-users", "", "`file` of the users of the -mqtt-listen broker, one a line: USERNAME PASSWORD [KEY,KEY…] (KEYs limit the topics /KEY/{deviceId}/attrs the user may publish to); keep it readable by cityops only")
 	smtpAddr := fs.String("smtp", "", "mail server `host:port` for e-mails to reporters; empty sends none")
 	smtpFrom := fs.String("smtp-from", "cityops@localhost", "sender `address` of e-mails")
+	personal := personalDataFlags(fs)
 	auditKey := auditKeyFlag(fs)
+	auditRetention := auditRetentionFlag(fs)
 	publicURL := fs.String("public-url", "", "the `URL` citizens reach cityops at, for links in e-mails (default: the listen address)")
+	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this certificate `file` (PEM, the chain after the certificate); needs -tls-key; cookies become Secure and answers carry HSTS")
+	tlsKey := fs.String("tls-key", "", "private key `file` (PEM) of -tls-cert")
+	httpRedirect := fs.String("http-redirect", "", "with -tls-cert: also listen on this `address` (such as :80) with plain HTTP that only redirects to HTTPS")
+	rateLimits := fs.String("rate-limits", "", "request rate limits per source address (IPv6: per /64), and per API key for the -key classes, as `CLASS=RATE,…` over the defaults "+
+		cityhttp.DefaultRateLimits().String()+"; RATE is N/s, N/m or N/h with an optional :BURST (default N) or off; \"off\" alone turns all off")
+	oidcIssuer := fs.String("oidc-issuer", "", "single sign-on: the city's OpenID Connect identity provider's issuer `URL` (https://…); with -oidc-client-id and -oidc-client-secret; off when empty")
+	oidcClient := fs.String("oidc-client-id", "", "single sign-on: cityops's client `ID` at the identity provider (its redirect URL: -public-url + /login/oidc/callback)")
+	oidcSecret := fs.String("oidc-client-secret", "", "single sign-on: the client `SECRET`, best given in CITYOPS_OIDC_CLIENT_SECRET_FILE")
+	oidcName := fs.String("oidc-name", "", "single sign-on: the identity provider's name on the sign-in button, as `TEXT` (default: the city's sign-in)")
+	corsOrigins := fs.String("cors-origins", "", "`origins` (https://app.example.vn,…) whose web apps may call the API with an API key (CORS on /api/v1, /ngsi-ld/v1, /open311/v2); empty for none")
 	if st, err := parse(fs, args); st >= 0 {
 		if st == exitOK {
 			return st
@@ -88,8 +107,25 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 	if *maxBody < 1024 {
 		problems = append(problems, "-max-body: must be at least 1024 bytes")
 	}
-	if *idle <= 0 || *lifetime <= 0 || *idle > *lifetime {
-		problems = append(problems, "-session-idle and -session-lifetime: must be positive, idle no longer than lifetime")
+	if *idle <= 0 || *idleAdmin <= 0 || *lifetime <= 0 || *idle > *lifetime || *idleAdmin > *lifetime {
+		problems = append(problems, "-session-idle, -session-idle-admin and -session-lifetime: must be positive, idle no longer than lifetime")
+	}
+	outbound, err := notify.ParseOutbound(*outboundAllow)
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
+	signIn := cityops.SignInConfig{Failures: *lockFailures, Window: *lockWindow, Lockout: *lockFor, InactiveAfter: *inactive, ResetTTL: 30 * time.Minute}
+	if *mfaRoles != "none" {
+		for _, r := range strings.Split(*mfaRoles, ",") {
+			if r = strings.TrimSpace(r); !cityops.ValidRole(r) {
+				problems = append(problems, fmt.Sprintf("-mfa-roles: unknown role %q; roles: %s", r, strings.Join(cityops.Roles, ", ")))
+			} else {
+				signIn.MFARoles = append(signIn.MFARoles, r)
+			}
+		}
+	}
+	if *lockFailures < 0 || (*lockFailures > 0 && (*lockWindow <= 0 || *lockFor <= 0)) || *inactive < 0 {
+		problems = append(problems, "-lockout-failures, -lockout-window, -lockout, -disable-inactive: not negative; a lockout needs a window and a duration")
 	}
 	cat, err := i18n.Load(*locales)
 	if err != nil {
@@ -135,9 +171,57 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 	case *mqttUsers != "":
 		problems = append(problems, "-mqtt-users: only with -mqtt-listen")
 	}
+	dataKeys, err := personal.keys(*reopenDays)
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
 	sealKey, err := auditKey()
 	if err != nil {
 		problems = append(problems, err.Error())
+	}
+	retention, err := auditRetention()
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
+	var cert *tls.Certificate
+	switch {
+	case (*tlsCert == "") != (*tlsKey == ""):
+		problems = append(problems, "-tls-cert and -tls-key: give both or neither")
+	case *tlsCert != "":
+		if c, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey); err != nil {
+			problems = append(problems, "-tls-cert, -tls-key: "+err.Error())
+		} else {
+			cert = &c
+		}
+	}
+	if *httpRedirect != "" {
+		if _, port, err := net.SplitHostPort(*httpRedirect); err != nil || port == "" {
+			problems = append(problems, fmt.Sprintf("-http-redirect %q: want host:port such as :80", *httpRedirect))
+		} else if *tlsCert == "" {
+			problems = append(problems, "-http-redirect: only with -tls-cert and -tls-key")
+		}
+	}
+	limits, err := cityhttp.ParseRateLimits(*rateLimits)
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
+	origins, err := cityhttp.ParseOrigins(*corsOrigins)
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
+	var sso *cityhttp.OIDCConfig
+	switch {
+	case *oidcIssuer == "" && *oidcClient == "" && *oidcSecret == "":
+		if *oidcName != "" {
+			problems = append(problems, "-oidc-name: only with -oidc-issuer")
+		}
+	case *oidcIssuer == "" || *oidcClient == "" || *oidcSecret == "":
+		problems = append(problems, "-oidc-issuer, -oidc-client-id and -oidc-client-secret: give all three or none")
+	default:
+		sso = &cityhttp.OIDCConfig{Issuer: *oidcIssuer, ClientID: *oidcClient, ClientSecret: *oidcSecret, Name: *oidcName}
+		if err := sso.Validate(); err != nil {
+			problems = append(problems, "-oidc-issuer: "+err.Error())
+		}
 	}
 	if len(problems) > 0 {
 		return fail(env.Stderr, exitUsage, errors.New(strings.Join(problems, "\n")))
@@ -153,12 +237,14 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 			log.Error("close database", "err", err)
 		}
 	}()
-	db.Sessions = cityops.SessionConfig{Idle: *idle, Lifetime: *lifetime}
+	db.Sessions = cityops.SessionConfig{Idle: *idle, IdleAdmin: *idleAdmin, Lifetime: *lifetime}
+	db.SignIn = signIn
 	db.Reports.NightFrom, db.Reports.NightTo = nightFrom, nightTo
 	db.Reports.ConfirmDays, db.Reports.ReopenDays = *confirmDays, *reopenDays
 	db.Reports.WarnBefore, db.Reports.EscalateAfter = *warnBefore, *escalateAfter
 	db.Reports.DuplicateRadius, db.Reports.DuplicateWindow = *dupRadius, time.Duration(*dupDays)*24*time.Hour
 	db.Reports.Calendar = cal
+	db.Keys = dataKeys
 	db.AuditKey = sealKey
 
 	var logins []demo.Login
@@ -202,7 +288,7 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 		collectors.NewDBStatsCollector(db.SQL(), db.Dialect()))
 	// NGSI-LD subscriptions: the notifier hears every committed entity
 	// write and serves the subscriptions API, so that changes apply at once.
-	subs := &notify.Notifier{Store: db, Entities: db, Contexts: contexts, Log: log}
+	subs := &notify.Notifier{Store: db, Entities: db, Contexts: contexts, Log: log, Client: outbound.Client(0, false)}
 	db.OnEntityChange(subs.EntityChanged)
 	reg.MustRegister(subs.Collectors()...)
 	// The operations centre: its screens' live stream, and alarms and
@@ -227,10 +313,13 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 	srv, err := cityhttp.NewServer(cityhttp.Services{
 		Areas: db, Sectors: db, Agencies: db, Categories: db, Users: db, Auth: db, Ping: db.Ping,
 		Reports: db, Routing: db, Outbox: db, Events: hub, Stats: db, Entities: db, Contexts: contexts, Devices: db, Retention: db,
-		Subscriptions: subs, Alarms: db, Warnings: db, IOC: db, KPI: db, Live: live,
+		Subscriptions: subs, Alarms: db, Warnings: db, IOC: db, KPI: db, Live: live, Audit: db,
 	}, cityhttp.Config{
 		Addr: *addr, SecureCookies: *secure, MaxBodyBytes: *maxBody, TemplateDir: *templates, Registry: reg,
 		Media: &media.Store{Dir: filepath.Join(dbf.data, "media")}, Population: *population, FigureCache: *figureCache, TileURL: *tiles,
+		Certificate: cert, RedirectAddr: *httpRedirect, RateLimits: limits, CORSOrigins: origins,
+		SendMail: sendMail(*smtpAddr, *smtpFrom), PublicURL: *publicURL,
+		OIDC: sso,
 		RulesChanged: func(ctx context.Context) {
 			if err := engine.Reload(cityops.NewContextWithActor(ctx, cityops.SystemActor())); err != nil {
 				log.Error("reload alarm rules", "err", err)
@@ -244,6 +333,9 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 		return fail(env.Stderr, exitError, err)
 	}
 	log.Info("listening", "url", srv.URL(), "database", db.Dialect(), "version", cityops.Version)
+	if u := srv.RedirectURL(); u != "" {
+		log.Info("redirecting to HTTPS", "url", u)
+	}
 	if *publicURL == "" {
 		*publicURL = srv.URL()
 	}
@@ -278,51 +370,49 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 		wg.Add(1)
 		go func() { defer wg.Done(); runDemoSimulator(bg, db, log) }()
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(time.Minute)
-		defer t.Stop()
-		for {
-			if n, err := db.MarkSilentDevices(bg, *silence); err != nil && bg.Err() == nil {
-				log.Error("device silence", "err", err)
-			} else if n > 0 {
-				log.Warn("devices not observed", "count", n, "silent_for", silence.String())
-			}
-			select {
-			case <-bg.Done():
-				return
-			case <-t.C:
-			}
+	every(bg, &wg, time.Minute, true, func(ctx context.Context) {
+		if n, err := db.MarkSilentDevices(ctx, *silence); err != nil && ctx.Err() == nil {
+			log.Error("device silence", "err", err)
+		} else if n > 0 {
+			log.Warn("devices not observed", "count", n, "silent_for", silence.String())
 		}
-	}()
-	wg.Add(1)
-	go func() {
-		// Retention policies, hourly: what they no longer keep goes,
-		// series by series in short transactions.
-		defer wg.Done()
-		t := time.NewTicker(time.Hour)
-		defer t.Stop()
-		for {
-			if n, err := db.ApplyRetention(bg); err != nil && bg.Err() == nil {
-				log.Error("retention", "err", err)
-			} else if n > 0 {
-				log.Info("retention", "deleted_rows", n)
-			}
-			select {
-			case <-bg.Done():
-				return
-			case <-t.C:
-			}
+	})
+	// Hourly: retention policies (what they no longer keep goes, series
+	// by series in short transactions) and accounts unused for too long.
+	every(bg, &wg, time.Hour, true, func(ctx context.Context) {
+		if n, err := db.DisableInactive(ctx); err != nil && ctx.Err() == nil {
+			log.Error("disable inactive accounts", "err", err)
+		} else if n > 0 {
+			log.Info("disabled inactive accounts", "accounts", n)
 		}
-	}()
+		if n, err := db.ApplyRetention(ctx); err != nil && ctx.Err() == nil {
+			log.Error("retention", "err", err)
+		} else if n > 0 {
+			log.Info("retention", "deleted_rows", n)
+		}
+	})
+	personal.start(bg, &wg, db, log)
 	if len(sealKey) > 0 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sealHourly(bg, db.Seal, func(err error) { log.Error("audit seal", "err", err) })
-		}()
+		// The audit trail is sealed hourly (an empty one has nothing to
+		// seal, which is no error).
+		every(bg, &wg, time.Hour, false, func(ctx context.Context) {
+			if _, err := db.Seal(system(ctx)); err != nil && ctx.Err() == nil && cityops.ErrorCode(err) != cityops.EINVALID {
+				log.Error("audit seal", "err", err)
+			}
+		})
 	}
+	if retention > 0 {
+		every(bg, &wg, 24*time.Hour, true, func(ctx context.Context) {
+			if n, err := db.PurgeAudit(system(ctx), retention); err != nil && ctx.Err() == nil {
+				log.Error("audit retention", "err", err)
+			} else if n > 0 {
+				log.Info("audit retention", "removed_entries", n, "retention", retention.String())
+			}
+		})
+	}
+	// API-key requests counted since their key's last audit entry are
+	// recorded at shutdown, once the server takes no more requests.
+	defer db.FlushAPIKeyUse(system(context.Background()))
 	wg.Add(7)
 	go func() {
 		defer wg.Done()
@@ -337,7 +427,7 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 	go func() { defer wg.Done(); notify.Timers(bg, db, time.Minute, log) }()
 	go func() {
 		defer wg.Done()
-		(&notify.Worker{Outbox: db, Client: &http.Client{Timeout: 15 * time.Second}, SMTPAddr: *smtpAddr, SMTPFrom: *smtpFrom,
+		(&notify.Worker{Outbox: db, Client: outbound.Client(15*time.Second, true), SMTPAddr: *smtpAddr, SMTPFrom: *smtpFrom,
 			PublicURL: *publicURL, Catalog: cat, Log: log, Interval: time.Second, Now: time.Now}).Run(bg)
 	}()
 	defer func() { stopBG(); wg.Wait() }()
@@ -462,6 +552,39 @@ func writeLogins(path string, logins []demo.Login) error {
 	return os.Rename(tmp, path)
 }
 
+// every runs job every d until ctx ends — at once too when first — on a
+// goroutine counted in wg.
+func every(ctx context.Context, wg *sync.WaitGroup, d time.Duration, first bool, job func(ctx context.Context)) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			if first {
+				job(ctx)
+			}
+			first = true
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
+
+// sendMail returns the function that e-mails password reset links, or nil
+// without a mail server.
+func sendMail(addr, from string) func(to, subject, body string) error {
+	if addr == "" {
+		return nil
+	}
+	return func(to, subject, body string) error {
+		return notify.SendMail(addr, from, to, subject, body, time.Now(), "")
+	}
+}
+
 func printLogins(env *Env, url, path string) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -469,7 +592,9 @@ func printLogins(env *Env, url, path string) {
 		return
 	}
 	fmt.Fprintf(env.Stdout, "\nHuế demo — sign in at %s/login with one of these (role, e-mail, password):\n\n%s\n"+
-		"(kept in %s; area boundaries in the demo are approximate)\n", url, b, path)
+		"(kept in %s; area boundaries in the demo are approximate)\n"+
+		"The administrator, the operator and the agency head set up two-step sign-in (an authenticator app such as\n"+
+		"FreeOTP or Aegis) at their first sign-in; -mfa-roles changes which roles must.\n", url, b, path)
 }
 
 // registerAlarmMetrics exposes the alarm engine's counters.

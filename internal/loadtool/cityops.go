@@ -83,15 +83,18 @@ type Proc struct {
 	waitErr error         // its exit status, valid after exited
 }
 
-// Start runs `cityops serve ARGS`, logging to s.Log, and waits for the
-// line that gives its URL. The process is gone when it fails.
+// Start runs `cityops serve -rate-limits off ARGS`, logging to s.Log, and
+// waits for the line that gives its URL. The process is gone when it
+// fails. The load tools measure what cityops can take, all from the
+// loopback: the per-address limits that protect a public server would
+// measure only themselves.
 func (s Serve) Start(ctx context.Context) (*Proc, error) {
 	logf, err := os.OpenFile(s.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
 	defer logf.Close() // the child keeps its own descriptor
-	cmd := exec.Command(s.Bin, append([]string{"serve"}, s.Args...)...)
+	cmd := exec.Command(s.Bin, append([]string{"serve", "-rate-limits", "off"}, s.Args...)...)
 	cmd.Env = ChildEnv()
 	cmd.Stderr = logf
 	cmd.SysProcAttr = s.SysProcAttr

@@ -56,9 +56,12 @@ func system(ctx context.Context) context.Context {
 }
 
 func runUser(ctx context.Context, args []string, env *Env) int {
-	_, args, st := sub(args, env, "user", "add")
+	verb, args, st := sub(args, env, "user", "add", "enable", "reset-mfa")
 	if st >= 0 {
 		return st
+	}
+	if verb != "add" {
+		return runUserRecover(ctx, verb, args, env)
 	}
 	fs, dbf := flagSet("user add", "-email E -role R [-agency CODE] [-area CODE] [-name N] < password", env)
 	email := fs.String("email", "", "e-mail `address`, used to sign in")
@@ -87,6 +90,50 @@ func runUser(ctx context.Context, args []string, env *Env) int {
 		return fail(env.Stderr, exitFor(err), err)
 	}
 	fmt.Fprintf(env.Stdout, "created user %d <%s> with role %s\n", u.ID, u.Email, u.Role)
+	return exitOK
+}
+
+// runUserRecover is the console's way back in when no administrator can
+// sign in: "enable" lifts a disabled account (one unused for the
+// inactivity limit, say), "reset-mfa" turns off the second factor of
+// someone who lost their phone and recovery codes (they set it up again
+// at the next sign-in). Both are audited as the system's.
+func runUserRecover(ctx context.Context, verb string, args []string, env *Env) int {
+	fs, dbf := flagSet("user "+verb, "-email E", env)
+	email := fs.String("email", "", "the account's e-mail `address`")
+	if st, err := parse(fs, args); st >= 0 {
+		return failParse(env, st, err)
+	}
+	if *email == "" || fs.NArg() > 0 {
+		return fail(env.Stderr, exitUsage, fmt.Errorf("user %s: give -email E and nothing else", verb))
+	}
+	db, err := dbf.open(ctx, quietLog(env.Stderr))
+	if err != nil {
+		return fail(env.Stderr, exitError, err)
+	}
+	defer db.Close()
+	sctx := system(ctx)
+	users, _, err := db.FindUsers(sctx, cityops.UserFilter{Email: email, Limit: 1})
+	if err != nil {
+		return fail(env.Stderr, exitFor(err), err)
+	}
+	if len(users) == 0 {
+		return fail(env.Stderr, exitUsage, fmt.Errorf("user %s: no account has the e-mail address %s", verb, *email))
+	}
+	u := users[0]
+	switch verb {
+	case "enable":
+		no := false
+		if _, err := db.UpdateUser(sctx, u.ID, cityops.UserUpdate{Disabled: &no}); err != nil {
+			return fail(env.Stderr, exitFor(err), err)
+		}
+		fmt.Fprintf(env.Stdout, "enabled user %d <%s>\n", u.ID, u.Email)
+	case "reset-mfa":
+		if err := db.ResetMFA(sctx, u.ID); err != nil {
+			return fail(env.Stderr, exitFor(err), err)
+		}
+		fmt.Fprintf(env.Stdout, "turned off two-step sign-in of user %d <%s>; it is set up again at the next sign-in\n", u.ID, u.Email)
+	}
 	return exitOK
 }
 

@@ -45,7 +45,7 @@ func init() {
 	commands = []command{
 		{"serve", "[flags]", "run the HTTP server (applies migrations first)", runServe},
 		{"migrate", "[flags]", "apply database migrations and exit", runMigrate},
-		{"user", "add -email E -role R [-agency CODE] [-area CODE] [-name N]", "create a staff account; the password is read from stdin", runUser},
+		{"user", "add -email E -role R [-agency CODE] [-area CODE] [-name N] | enable -email E | reset-mfa -email E", "create a staff account (the password is read from stdin); enable one again or turn off its two-step sign-in from the console", runUser},
 		{"apikey", "create -name N -scopes S1,S2 | list | revoke -id N", "manage API keys for machine clients; create prints only the new key", runAPIKey},
 		{"areas", "import [flags] FILE.geojson", "import or update administrative areas from GeoJSON, all or nothing", runAreas},
 		{"simulate", "-key KEY [-url URL] [-speed N] [-flood IN,RISE,PEAK]", "send live Huế sensor data to a running cityops (NGSI-LD)", runSimulate},

@@ -69,8 +69,10 @@ type DB struct {
 	intake *intake
 	// entityGroups commits entity batches together.
 	entityGroups *entityGroups
-	dummyOnce    sync.Once
-	dummy        string
+	// stmts keeps the entity write path's statements prepared (stmt.go).
+	stmts     preparedStmts
+	dummyOnce sync.Once
+	dummy     string
 
 	listenMu  sync.Mutex
 	listeners []cityops.EntityListener
@@ -165,6 +167,12 @@ func sqliteDSN(path string) string {
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(ON)")
 	q.Add("_pragma", "busy_timeout(10000)")
+	// Checkpoint the WAL into the database file every 10,000 pages (about
+	// 40 MiB) instead of SQLite's 1,000: the writer that crosses the mark
+	// copies each page once however often it changed since the last
+	// checkpoint, and pays the checkpoint's two fsyncs a tenth as often.
+	// Every commit is still synced to the WAL.
+	q.Add("_pragma", "wal_autocheckpoint(10000)")
 	// 64 MiB of page cache per connection (the default is 2 MiB): the
 	// indexes of a large history stay in memory as it grows.
 	q.Add("_pragma", "cache_size(-65536)")
@@ -213,6 +221,7 @@ func (d *DB) SQL() *sql.DB { return d.db }
 func (d *DB) Close() error {
 	d.intake.shutdown()
 	d.entityGroups.shutdown()
+	d.stmts.close()
 	if d.dialect == SQLite {
 		if _, err := d.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
 			d.Log.Warn("wal checkpoint at close", "err", err)
@@ -243,6 +252,8 @@ type Tx struct {
 	// commit; values are their indexed values to rewrite before it.
 	changes []cityops.EntityChange
 	values  []valueChange
+	// unprepared are statements to keep prepared after commit (stmt.go).
+	unprepared []string
 }
 
 // begin starts a transaction. SQLite transactions take the write lock at
@@ -272,6 +283,9 @@ func (d *DB) inTx(ctx context.Context, fn func(tx *Tx) error) error {
 		return fmt.Errorf("commit: %w", err)
 	}
 	d.notifyEntities(tx.changes)
+	if len(tx.unprepared) > 0 {
+		d.stmts.prepare(ctx, d.db, tx.unprepared)
+	}
 	return nil
 }
 

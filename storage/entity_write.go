@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/bits"
 	"sort"
 	"strconv"
 	"strings"
@@ -85,6 +86,26 @@ func (d *DB) multiRow(prefix string, cols, rows int, suffix string) string {
 	return s
 }
 
+// inList returns prefix, $2 … $(n+1) separated by commas, and suffix.
+func (d *DB) inList(prefix string, n int, suffix string) string {
+	key := d.dialect + "|in|" + prefix + "|" + strconv.Itoa(n) + "|" + suffix
+	if s, ok := stmtCache.Load(key); ok {
+		return s.(string)
+	}
+	var b strings.Builder
+	b.WriteString(prefix)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("$" + strconv.Itoa(i+2))
+	}
+	b.WriteString(suffix)
+	s := b.String()
+	stmtCache.Store(key, s)
+	return s
+}
+
 // chunkRows bounds the rows of one statement (SQLite takes up to 32,766
 // parameters, PostgreSQL 65,535).
 const chunkRows = 500
@@ -136,6 +157,8 @@ func (d *DB) upsertBatchOnce(ctx context.Context, tx *Tx, tenant string, list []
 		// behind (values.go), so rows are deleted before they are written.
 		reshaped bool
 		fresh    []string // attributes it did not have before
+		// moved: its location may have changed, and so its bounding box.
+		moved bool
 	}
 	byID := map[string]*pending{}
 	var order []*pending
@@ -158,8 +181,11 @@ func (d *DB) upsertBatchOnce(ctx context.Context, tx *Tx, tenant string, list []
 		}
 		switch {
 		case replace:
-			p.row.e.Attrs, p.attrs = copyAttrs(e.Attrs), nil
+			p.row.e.Attrs, p.attrs, p.moved = copyAttrs(e.Attrs), nil, true
 		default:
+			if _, ok := e.Attrs[cityops.LocationAttr]; ok {
+				p.moved = true
+			}
 			for name, l := range e.Attrs {
 				if _, exists := p.row.e.Attrs[name]; !exists && !p.isNew {
 					p.fresh = append(p.fresh, name)
@@ -195,7 +221,7 @@ func (d *DB) upsertBatchOnce(ctx context.Context, tx *Tx, tenant string, list []
 		for i, p := range fresh {
 			rows[i] = p.row
 		}
-		got, err := writeEntityRows(ctx, tx, rows, false)
+		got, err := writeEntityRows(ctx, tx, rows, false, true)
 		if err != nil {
 			return nil, err
 		}
@@ -213,12 +239,24 @@ func (d *DB) upsertBatchOnce(ctx context.Context, tx *Tx, tenant string, list []
 			return nil, err
 		}
 	}
-	if len(existing) > 0 {
-		rows := make([]*entityRow, len(existing))
-		for i, p := range existing {
-			rows[i] = p.row
+	// Entities whose location was not written keep their bounding box,
+	// and its indexes are left alone.
+	var moved, still []*entityRow
+	for _, p := range existing {
+		if p.moved {
+			moved = append(moved, p.row)
+		} else {
+			still = append(still, p.row)
 		}
-		if _, err := writeEntityRows(ctx, tx, rows, true); err != nil {
+	}
+	for _, w := range []struct {
+		rows []*entityRow
+		box  bool
+	}{{moved, true}, {still, false}} {
+		if len(w.rows) == 0 {
+			continue
+		}
+		if _, err := writeEntityRows(ctx, tx, w.rows, true, w.box); err != nil {
 			return nil, err
 		}
 	}
@@ -337,23 +375,28 @@ func mergeNewest(old, add []cityops.Attr, newest bool) []cityops.Attr {
 }
 
 // loadEntities reads (and on PostgreSQL locks, in id order) the stored
-// entities among ids.
+// entities among ids. Their ModifiedAt is left zero: the batch sets it.
 func (d *DB) loadEntities(ctx context.Context, tx *Tx, tenant string, ids []string) (map[string]*entityRow, error) {
 	out := make(map[string]*entityRow, len(ids))
-	for start := 0; start < len(ids); start += chunkRows {
-		part := ids[start:min(start+chunkRows, len(ids))]
-		args := make([]any, 0, len(part)+1)
-		args = append(args, tenant)
-		var in strings.Builder
-		for i, id := range part {
-			if i > 0 {
-				in.WriteString(", ")
-			}
-			in.WriteString("$" + strconv.Itoa(i+2))
-			args = append(args, id)
+	step := chunkRows
+	if d.dialect == SQLite {
+		step = sqliteStmtRows
+	}
+	for start := 0; start < len(ids); start += step {
+		part := ids[start:min(start+step, len(ids))]
+		slots := len(part)
+		if d.dialect == SQLite {
+			// The list is padded with its last id to a power of two, so
+			// that a few statement texts serve every batch (stmt.go).
+			slots = 1 << bits.Len(uint(len(part)-1))
 		}
-		rows, err := tx.QueryContext(ctx, `select id, entity_id, type, attrs, created_at, modified_at from entities
-			where tenant = $1 and entity_id in (`+in.String()+`) order by entity_id`+d.forUpdate("entities"), args...)
+		args := make([]any, 0, slots+1)
+		args = append(args, tenant)
+		for i := range slots {
+			args = append(args, part[min(i, len(part)-1)])
+		}
+		rows, err := tx.query(ctx, d.inList(`select id, entity_id, type, attrs, created_at from entities
+			where tenant = $1 and entity_id in (`, slots, `) order by entity_id`+d.forUpdate("entities")), args...)
 		if err != nil {
 			return nil, fmt.Errorf("load entities: %w", err)
 		}
@@ -361,7 +404,7 @@ func (d *DB) loadEntities(ctx context.Context, tx *Tx, tenant string, ids []stri
 			var row entityRow
 			var e cityops.Entity
 			var attrs string
-			if err := rows.Scan(&row.pk, &e.ID, &e.Type, &attrs, &e.CreatedAt, &e.ModifiedAt); err != nil {
+			if err := rows.Scan(&row.pk, &e.ID, &e.Type, &attrs, &e.CreatedAt); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("load entities: %w", err)
 			}
@@ -372,7 +415,7 @@ func (d *DB) loadEntities(ctx context.Context, tx *Tx, tenant string, ids []stri
 			if e.Attrs == nil {
 				e.Attrs = map[string][]cityops.Attr{}
 			}
-			e.Tenant, e.CreatedAt, e.ModifiedAt = tenant, e.CreatedAt.UTC(), e.ModifiedAt.UTC()
+			e.Tenant, e.CreatedAt = tenant, e.CreatedAt.UTC()
 			row.e = &e
 			out[e.ID] = &row
 		}
@@ -385,22 +428,26 @@ func (d *DB) loadEntities(ctx context.Context, tx *Tx, tenant string, ids []stri
 }
 
 // writeEntityRows writes entities' current state with multi-row
-// statements and returns the keys of those written. Existing rows
-// (update) are overwritten; new ones are inserted unless another
-// transaction created them first, in which case they are left out of
-// the result.
-func writeEntityRows(ctx context.Context, tx *Tx, rows []*entityRow, update bool) (map[string]int64, error) {
+// statements. New rows (insert) are written unless another transaction
+// created them first, and the keys of those written are returned;
+// existing rows (update) are overwritten, their bounding box only with
+// box.
+func writeEntityRows(ctx context.Context, tx *Tx, rows []*entityRow, update, box bool) (map[string]int64, error) {
 	out := make(map[string]int64, len(rows))
 	const cols = 10
 	conflict := ` on conflict (tenant, entity_id) do nothing returning id, entity_id`
-	if update {
+	switch {
+	case update && box:
 		conflict = ` on conflict (tenant, entity_id) do update set attrs = excluded.attrs, min_lat = excluded.min_lat,
 			min_lon = excluded.min_lon, max_lat = excluded.max_lat, max_lon = excluded.max_lon,
-			modified_at = excluded.modified_at returning id, entity_id`
+			modified_at = excluded.modified_at`
+	case update:
+		conflict = ` on conflict (tenant, entity_id) do update set attrs = excluded.attrs, modified_at = excluded.modified_at`
 	}
 	args := make([]any, 0, min(len(rows), chunkRows)*cols)
-	for start := 0; start < len(rows); start += chunkRows {
-		part := rows[start:min(start+chunkRows, len(rows))]
+	for start := 0; start < len(rows); {
+		part := rows[start : start+tx.db.stmtRows(len(rows)-start)]
+		start += len(part)
 		args = args[:0]
 		for _, r := range part {
 			b, err := json.Marshal(r.e.Attrs)
@@ -415,7 +462,13 @@ func writeEntityRows(ctx context.Context, tx *Tx, rows []*entityRow, update bool
 			args = append(args, r.e.Tenant, r.e.ID, r.e.Type, string(b), minLat, minLon, maxLat, maxLon, created, tx.now)
 		}
 		q := tx.db.multiRow(`insert into entities (tenant, entity_id, type, attrs, min_lat, min_lon, max_lat, max_lon, created_at, modified_at) values `, cols, len(part), conflict)
-		res, err := tx.QueryContext(ctx, q, args...)
+		if update {
+			if _, err := tx.exec(ctx, q, args...); err != nil {
+				return nil, fmt.Errorf("write entities: %w", err)
+			}
+			continue
+		}
+		res, err := tx.query(ctx, q, args...)
 		if err != nil {
 			return nil, fmt.Errorf("write entities: %w", err)
 		}
@@ -447,7 +500,7 @@ func (tx *Tx) countTypes(ctx context.Context, tenant string, delta map[string]in
 	}
 	sort.Strings(types)
 	for _, t := range types {
-		if _, err := tx.ExecContext(ctx, `insert into entity_type_counts (tenant, type, n) values ($1, $2, $3)
+		if _, err := tx.exec(ctx, `insert into entity_type_counts (tenant, type, n) values ($1, $2, $3)
 			on conflict (tenant, type) do update set n = entity_type_counts.n + excluded.n`, tenant, t, delta[t]); err != nil {
 			return fmt.Errorf("type counts: %w", err)
 		}

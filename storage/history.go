@@ -67,18 +67,6 @@ func (tx *Tx) writeBlocks(ctx context.Context, list []instance) error {
 	})
 	const cols = 11
 	var args []any
-	rows := 0
-	flush := func() error {
-		if rows == 0 {
-			return nil
-		}
-		q := tx.db.multiRow(`insert into entity_blocks (entity_pk, attr, dataset_id, t_min, t_max, n, nnum, vsum, vmin, vmax, data) values `, cols, rows, "")
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-			return fmt.Errorf("history: %w", err)
-		}
-		args, rows = args[:0], 0
-		return nil
-	}
 	for start := 0; start < len(list); {
 		first := &list[start]
 		hour := truncUnix(first.at, blockSpan)
@@ -98,14 +86,17 @@ func (tx *Tx) writeBlocks(ctx context.Context, list []instance) error {
 		}
 		lo, hi := agg.bounds()
 		args = append(args, first.pk, first.attr, first.dataset, first.at, block[len(block)-1].at, agg.n, agg.nnum, agg.sum, lo, hi, data)
-		if rows++; rows == chunkRows {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
 		start = end
 	}
-	return flush()
+	for rows := len(args) / cols; rows > 0; {
+		n := tx.db.stmtRows(rows)
+		q := tx.db.multiRow(`insert into entity_blocks (entity_pk, attr, dataset_id, t_min, t_max, n, nnum, vsum, vmin, vmax, data) values `, cols, n, "")
+		if _, err := tx.exec(ctx, q, args[:n*cols]...); err != nil {
+			return fmt.Errorf("history: %w", err)
+		}
+		args, rows = args[n*cols:], rows-n
+	}
+	return nil
 }
 
 // rollKey names one roll-up row.
@@ -189,8 +180,9 @@ func (tx *Tx) addRollups(ctx context.Context, list []instance) error {
 	}
 	const cols = 10
 	args := make([]any, 0, min(len(keys), chunkRows)*cols)
-	for start := 0; start < len(keys); start += chunkRows {
-		part := keys[start:min(start+chunkRows, len(keys))]
+	for start := 0; start < len(keys); {
+		part := keys[start : start+tx.db.stmtRows(len(keys)-start)]
+		start += len(part)
 		args = args[:0]
 		for _, k := range part {
 			a := aggs[k]
@@ -198,7 +190,7 @@ func (tx *Tx) addRollups(ctx context.Context, list []instance) error {
 			args = append(args, k.series.pk, k.series.attr, k.series.dataset, int64(k.grain/time.Second), time.Unix(k.bucket, 0).UTC(), a.n, a.nnum, a.sum, lo, hi)
 		}
 		q := tx.db.multiRow(`insert into entity_rollups (entity_pk, attr, dataset_id, grain, bucket, n, nnum, vsum, vmin, vmax) values `, cols, len(part), merge)
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+		if _, err := tx.exec(ctx, q, args...); err != nil {
 			return fmt.Errorf("roll-ups: %w", err)
 		}
 	}

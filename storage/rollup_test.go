@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/cityops/cityops"
+	"github.com/cityops/cityops/ngsild/q"
 	"github.com/cityops/cityops/storage"
 	"github.com/cityops/cityops/storage/storagetest"
 )
@@ -344,6 +346,105 @@ func TestInstanceEdits(t *testing.T) {
 		}
 		if hist, _ := db.History(ctx, "", id, pm25, t0, t0.Add(3*time.Hour), 100, false); len(hist) != 0 {
 			t.Errorf("history after delete = %v", hist)
+		}
+	})
+}
+
+// TestBatchSizes writes batches whose rows take several statements (on
+// SQLite, row counts in powers of two, kept prepared), each twice so
+// that the second time runs on prepared statements, and checks every
+// entity's state, history, roll-ups and indexed value.
+func TestBatchSizes(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
+		ctx := context.Background()
+		n := 0
+		for _, size := range []int{1, 3, 100, 700} {
+			for round := 0; round < 2; round++ {
+				var batch []*cityops.Entity
+				for i := 0; i < size; i++ {
+					at := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(n) * time.Second).Format(time.RFC3339)
+					batch = append(batch, station(fmt.Sprintf("urn:s%d:%04d", size, i), float64(round*1000+i), at))
+					n++
+				}
+				if errs, err := db.UpsertEntities(ctx, "", batch, false); err != nil || len(errs) > 0 {
+					t.Fatalf("size %d round %d: %v %v", size, round, err, errs)
+				}
+			}
+			for _, i := range []int{0, size / 2, size - 1} {
+				id := fmt.Sprintf("urn:s%d:%04d", size, i)
+				e, err := db.FindEntity(ctx, "", id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got, want := e.Attrs[pm25][0]["value"], float64(1000+i); got != want {
+					t.Errorf("%s pm25 = %v, want %v", id, got, want)
+				}
+				hist, err := db.History(ctx, "", id, pm25, time.Time{}, time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), 0, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(hist) != 2 {
+					t.Errorf("%s: %d instances in history, want 2", id, len(hist))
+				}
+				aggr, err := db.Aggregate(ctx, "", id, pm25, time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 5, 2, 0, 0, 0, 0, time.UTC), 24*time.Hour, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(aggr) != 1 || aggr[0].Count != 2 || aggr[0].Sum != float64(1000+2*i) {
+					t.Errorf("%s: day roll-up %+v, want 2 readings summing to %d", id, aggr, 1000+2*i)
+				}
+			}
+			expr, err := q.Parse(fmt.Sprintf("pm25==%d", 1000+size-1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			list, _, err := db.FindEntities(ctx, cityops.EntityFilter{Types: []string{aqType}, Q: expr,
+				Expand: func(s string) string { return strings.Replace(s, "pm25", pm25, 1) }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			found := false
+			for _, e := range list {
+				found = found || e.ID == fmt.Sprintf("urn:s%d:%04d", size, size-1)
+			}
+			if !found {
+				t.Errorf("size %d: the last entity is not found by its indexed value", size)
+			}
+		}
+	})
+}
+
+// TestBatchKeepsBox: an update that does not write the location keeps
+// the entity's bounding box; one that does moves it.
+func TestBatchKeepsBox(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
+		ctx := context.Background()
+		inBox := func(box [4]float64) bool {
+			t.Helper()
+			list, _, err := db.FindEntities(ctx, cityops.EntityFilter{Types: []string{aqType}, Box: &box})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(list) == 1
+		}
+		hue := [4]float64{16.4, 107.5, 16.5, 107.6}
+		if errs, err := db.UpsertEntities(ctx, "", []*cityops.Entity{station("urn:b:1", 1, "2026-05-01T00:00:00Z")}, false); err != nil || len(errs) > 0 {
+			t.Fatal(err, errs)
+		}
+		update := &cityops.Entity{ID: "urn:b:1", Type: aqType, Attrs: map[string][]cityops.Attr{pm25: {prop(2.0, "2026-05-01T00:01:00Z")}}}
+		if errs, err := db.UpsertEntities(ctx, "", []*cityops.Entity{update}, false); err != nil || len(errs) > 0 {
+			t.Fatal(err, errs)
+		}
+		if !inBox(hue) {
+			t.Error("an update of pm25 alone lost the location's box")
+		}
+		moved := &cityops.Entity{ID: "urn:b:1", Type: aqType, Attrs: map[string][]cityops.Attr{
+			cityops.LocationAttr: {{"type": "GeoProperty", "value": map[string]any{"type": "Point", "coordinates": []any{106.7, 10.8}}}}}}
+		if errs, err := db.UpsertEntities(ctx, "", []*cityops.Entity{moved}, false); err != nil || len(errs) > 0 {
+			t.Fatal(err, errs)
+		}
+		if inBox(hue) || !inBox([4]float64{10.7, 106.6, 10.9, 106.8}) {
+			t.Error("an update of the location did not move the box")
 		}
 	})
 }

@@ -166,15 +166,16 @@ func (tx *Tx) flushValues(ctx context.Context) error {
 	}
 	const cols = 6
 	args := make([]any, 0, min(len(rows), chunkRows)*cols)
-	for start := 0; start < len(rows); start += chunkRows {
-		part := rows[start:min(start+chunkRows, len(rows))]
+	for start := 0; start < len(rows); {
+		part := rows[start : start+tx.db.stmtRows(len(rows)-start)]
+		start += len(part)
 		args = args[:0]
 		for _, r := range part {
 			args = append(args, r.pk, r.attr, r.dataset, r.idx, r.num, r.str)
 		}
 		q := tx.db.multiRow(`insert into entity_values (entity_pk, attr, dataset_id, idx, num, str) values `, cols, len(part),
 			` on conflict (entity_pk, attr, dataset_id, idx) do update set num = excluded.num, str = excluded.str`)
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+		if _, err := tx.exec(ctx, q, args...); err != nil {
 			return fmt.Errorf("values: %w", err)
 		}
 	}

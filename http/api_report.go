@@ -115,6 +115,8 @@ func (s *Server) handleReportNearby(w http.ResponseWriter, r *http.Request) erro
 	cat := r.URL.Query().Get("category")
 	v.Check(cat != "", "category", "is required")
 	lat, lon := queryFloat(r, &v, "lat"), queryFloat(r, &v, "lon")
+	v.Check(lat >= -90 && lat <= 90, "lat", "must be between -90 and 90")
+	v.Check(lon >= -180 && lon <= 180, "lon", "must be between -180 and 180")
 	if err := v.Err(); err != nil {
 		return err
 	}

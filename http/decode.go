@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net/http"
 	"strconv"
@@ -177,8 +178,9 @@ func queryFloat(r *http.Request, v *cityops.Validation, name string) float64 {
 		return 0
 	}
 	f, err := strconv.ParseFloat(s, 64)
-	if err != nil {
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
 		v.Add(name, "must be a decimal number such as 16.4637")
+		return 0
 	}
 	return f
 }

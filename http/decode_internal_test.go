@@ -1,6 +1,11 @@
 package http
 
-import "testing"
+import (
+	"net/http/httptest"
+	"testing"
+
+	"github.com/cityops/cityops"
+)
 
 func TestPlainJSON(t *testing.T) {
 	for body, ok := range map[string]bool{
@@ -14,6 +19,17 @@ func TestPlainJSON(t *testing.T) {
 	} {
 		if err := plainJSON([]byte(body)); (err == nil) != ok {
 			t.Errorf("%s: %v, want ok=%v", body, err, ok)
+		}
+	}
+}
+
+func TestQueryFloatFinite(t *testing.T) {
+	for q, ok := range map[string]bool{"lat=16.46": true, "lat=NaN": false, "lat=Inf": false, "lat=-Infinity": false, "lat=x": false} {
+		var v cityops.Validation
+		r := httptest.NewRequest("GET", "/api/v1/reports/nearby?"+q, nil)
+		queryFloat(r, &v, "lat")
+		if (v.Err() == nil) != ok {
+			t.Errorf("%s: %v", q, v.Err())
 		}
 	}
 }

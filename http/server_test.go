@@ -29,14 +29,14 @@ type testServer struct {
 	db    *storage.DB
 	url   string
 	admin string // session token
-	t     *testing.T
+	t     testing.TB
 }
 
 func sysCtx() context.Context {
 	return cityops.NewContextWithActor(context.Background(), cityops.SystemActor())
 }
 
-func newTestServer(t *testing.T, db *storage.DB, configure ...func(*cityhttp.Config)) *testServer {
+func newTestServer(t testing.TB, db *storage.DB, configure ...func(*cityhttp.Config)) *testServer {
 	t.Helper()
 	cat, err := i18n.Load("")
 	if err != nil {

@@ -196,14 +196,14 @@ func (d *DB) ActorBySession(ctx context.Context, token string) (*cityops.Actor, 
 	now := d.Now().UTC()
 	idle := d.Sessions.IdleFor(u.Role)
 	if now.After(expires) || now.Sub(lastSeen) > idle {
-		d.db.ExecContext(ctx, `delete from sessions where id = $1`, id)
+		d.execWrite(ctx, `delete from sessions where id = $1`, id)
 		return nil, cityops.Errorf(cityops.EUNAUTHORIZED, "session expired; sign in again")
 	}
 	if !u.Active() {
 		return nil, cityops.Errorf(cityops.EUNAUTHORIZED, "account disabled")
 	}
 	if now.Sub(lastSeen) > min(sessionTouchEvery, idle/10) {
-		if _, err := d.db.ExecContext(ctx, `update sessions set last_seen_at = $1 where id = $2`, now.Truncate(time.Microsecond), id); err != nil {
+		if _, err := d.execWrite(ctx, `update sessions set last_seen_at = $1 where id = $2`, now.Truncate(time.Microsecond), id); err != nil {
 			return nil, fmt.Errorf("touch session: %w", err)
 		}
 	}
@@ -212,7 +212,7 @@ func (d *DB) ActorBySession(ctx context.Context, token string) (*cityops.Actor, 
 
 // Logout implements cityops.AuthService.
 func (d *DB) Logout(ctx context.Context, token string) error {
-	if _, err := d.db.ExecContext(ctx, `delete from sessions where id = $1`, auth.HashToken(token)); err != nil {
+	if _, err := d.execWrite(ctx, `delete from sessions where id = $1`, auth.HashToken(token)); err != nil {
 		return fmt.Errorf("logout: %w", err)
 	}
 	return nil
@@ -225,7 +225,7 @@ func (d *DB) LogoutAll(ctx context.Context, userID int64) error {
 			return err
 		}
 	}
-	if _, err := d.db.ExecContext(ctx, `delete from sessions where user_id = $1`, userID); err != nil {
+	if _, err := d.execWrite(ctx, `delete from sessions where user_id = $1`, userID); err != nil {
 		return fmt.Errorf("logout all: %w", err)
 	}
 	return nil
@@ -369,7 +369,7 @@ func (d *DB) ActorByAPIKey(ctx context.Context, secret string) (*cityops.Actor, 
 	}
 	now := d.Now().UTC()
 	if k.LastUsedAt == nil || now.Sub(*k.LastUsedAt) > sessionTouchEvery {
-		if _, err := d.db.ExecContext(ctx, `update api_keys set last_used_at = $1 where id = $2`, now.Truncate(time.Microsecond), k.ID); err != nil {
+		if _, err := d.execWrite(ctx, `update api_keys set last_used_at = $1 where id = $2`, now.Truncate(time.Microsecond), k.ID); err != nil {
 			return nil, fmt.Errorf("api key use: %w", err)
 		}
 	}

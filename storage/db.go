@@ -69,6 +69,14 @@ type DB struct {
 	intake *intake
 	// entityGroups commits entity batches together.
 	entityGroups *entityGroups
+	// writer queues this process's SQLite writes (nil on PostgreSQL):
+	// see lockWriter. They all go through wconn, one connection, whose
+	// page cache then stays valid: SQLite drops a connection's cache
+	// whenever another connection has written, and a write transaction on
+	// a cold connection read every B-tree page it touched back through
+	// system calls (over half of the writer's time under MQTT ingestion).
+	writer chan struct{}
+	wconn  *sql.Conn
 	// stmts keeps the entity write path's statements prepared (stmt.go).
 	stmts     preparedStmts
 	dummyOnce sync.Once
@@ -137,7 +145,9 @@ func Open(ctx context.Context, dsn, dataDir string) (*DB, error) {
 	d.entityGroups = newEntityGroups(d)
 	if d.dialect == SQLite {
 		// One writer at a time is SQLite's model; several connections still
-		// read in parallel under WAL, and busy_timeout makes writers queue.
+		// read in parallel under WAL. This process's writers queue in
+		// lockWriter; busy_timeout covers other processes.
+		d.writer = make(chan struct{}, 1)
 		db.SetMaxOpenConns(8)
 		db.SetMaxIdleConns(8)
 	} else {
@@ -153,6 +163,12 @@ func Open(ctx context.Context, dsn, dataDir string) (*DB, error) {
 	if err := db.PingContext(pctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("connect to %s database %s: %w", d.dialect, redact(dsn), err)
+	}
+	if d.dialect == SQLite {
+		if d.wconn, err = db.Conn(pctx); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("connect to sqlite database %s: %w", redact(dsn), err)
+		}
 	}
 	return d, nil
 }
@@ -222,6 +238,9 @@ func (d *DB) Close() error {
 	d.intake.shutdown()
 	d.entityGroups.shutdown()
 	d.stmts.close()
+	if d.wconn != nil {
+		d.wconn.Close()
+	}
 	if d.dialect == SQLite {
 		if _, err := d.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
 			d.Log.Warn("wal checkpoint at close", "err", err)
@@ -254,16 +273,101 @@ type Tx struct {
 	values  []valueChange
 	// unprepared are statements to keep prepared after commit (stmt.go).
 	unprepared []string
+	// locked: the transaction holds the writer's turn (lockWriter).
+	locked bool
+}
+
+// writerWait bounds the wait for SQLite's writer, as busy_timeout does
+// inside SQLite.
+const writerWait = 10 * time.Second
+
+// lockWriter waits for this process's turn to write to SQLite (at once on
+// PostgreSQL). SQLite lets one writer in at a time and makes the others
+// poll, sleeping up to 100 ms between tries: under steady ingestion the
+// committer that has just finished takes the lock again before a poller
+// wakes, so a report, an alarm or a session's touch waited seconds, or
+// failed after busy_timeout. A channel serves its waiters in turn.
+func (d *DB) lockWriter(ctx context.Context) error {
+	if d.writer == nil {
+		return nil
+	}
+	select {
+	case d.writer <- struct{}{}:
+		return nil
+	default:
+	}
+	t := time.NewTimer(writerWait)
+	defer t.Stop()
+	select {
+	case d.writer <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return cityops.Errorf(cityops.EUNAVAILABLE, "the database is busy; try again")
+	}
+}
+
+func (d *DB) unlockWriter() {
+	if d.writer != nil {
+		<-d.writer
+	}
+}
+
+// execWrite runs one statement that writes, outside a transaction, in
+// its turn.
+func (d *DB) execWrite(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if err := d.lockWriter(ctx); err != nil {
+		return nil, err
+	}
+	defer d.unlockWriter()
+	if d.wconn != nil {
+		return d.wconn.ExecContext(ctx, q, args...)
+	}
+	return d.db.ExecContext(ctx, q, args...)
 }
 
 // begin starts a transaction. SQLite transactions take the write lock at
-// once (_txlock=immediate) so two writers never deadlock on upgrade.
+// once (_txlock=immediate) so two writers never deadlock on upgrade, in
+// this process's turn (lockWriter) until Commit or Rollback.
 func (d *DB) begin(ctx context.Context) (*Tx, error) {
-	tx, err := d.db.BeginTx(ctx, nil)
+	if err := d.lockWriter(ctx); err != nil {
+		return nil, err
+	}
+	var tx *sql.Tx
+	var err error
+	if d.wconn != nil {
+		tx, err = d.wconn.BeginTx(ctx, nil)
+	} else {
+		tx, err = d.db.BeginTx(ctx, nil)
+	}
 	if err != nil {
+		d.unlockWriter()
 		return nil, fmt.Errorf("begin: %w", err)
 	}
-	return &Tx{Tx: tx, db: d, now: d.Now().UTC().Truncate(time.Microsecond)}, nil
+	return &Tx{Tx: tx, db: d, now: d.Now().UTC().Truncate(time.Microsecond), locked: true}, nil
+}
+
+// Commit commits the transaction and lets the next writer in.
+func (tx *Tx) Commit() error {
+	err := tx.Tx.Commit()
+	tx.unlock()
+	return err
+}
+
+// Rollback rolls the transaction back, unless it is done, and lets the
+// next writer in.
+func (tx *Tx) Rollback() error {
+	err := tx.Tx.Rollback()
+	tx.unlock()
+	return err
+}
+
+func (tx *Tx) unlock() {
+	if tx.locked {
+		tx.locked = false
+		tx.db.unlockWriter()
+	}
 }
 
 // inTx runs fn in a transaction, committing when it returns nil.
@@ -284,7 +388,7 @@ func (d *DB) inTx(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 	d.notifyEntities(tx.changes)
 	if len(tx.unprepared) > 0 {
-		d.stmts.prepare(ctx, d.db, tx.unprepared)
+		d.stmts.prepare(ctx, d, tx.unprepared)
 	}
 	return nil
 }

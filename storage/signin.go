@@ -365,7 +365,7 @@ func (d *DB) BeginMFA(ctx context.Context) (*cityops.MFASetup, error) {
 	// page after scanning the code does not invalidate what was scanned.
 	if pending == "" {
 		pending = auth.NewTOTPSecret()
-		if _, err := d.db.ExecContext(ctx, `update users set totp_pending = $1 where id = $2`, d.sealTOTP(a.User.ID, pending), a.User.ID); err != nil {
+		if _, err := d.execWrite(ctx, `update users set totp_pending = $1 where id = $2`, d.sealTOTP(a.User.ID, pending), a.User.ID); err != nil {
 			return nil, fmt.Errorf("begin mfa: %w", err)
 		}
 	} else if pending, err = d.openTOTP(a.User.ID, pending); err != nil {

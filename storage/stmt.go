@@ -12,7 +12,8 @@ import (
 // statement every time it is run unless it is prepared, and the
 // multi-row statements of a batch take about as long to parse as to run.
 // The DB keeps them prepared by text: database/sql prepares each once
-// per connection and Tx.StmtContext reuses it in every transaction.
+// per connection (on SQLite, the writer's, DB.wconn) and Tx.StmtContext
+// reuses it in every transaction.
 // PostgreSQL's driver (pgx) keeps its own prepared statement per text
 // and connection, so there the statements run as they are.
 //
@@ -44,7 +45,11 @@ func (c *preparedStmts) get(q string) *sql.Stmt {
 }
 
 // prepare keeps the statements qs prepared, as long as there is room.
-func (c *preparedStmts) prepare(ctx context.Context, db *sql.DB, qs []string) {
+// They are prepared on the pool, not on the writer's connection:
+// database/sql re-prepares a statement of a sql.Conn in every
+// transaction, but keeps a pool statement prepared on each connection
+// that runs it.
+func (c *preparedStmts) prepare(ctx context.Context, d *DB, qs []string) {
 	for _, q := range qs {
 		params := max(1, strings.Count(q, "?")+strings.Count(q, "$"))
 		c.mu.Lock()
@@ -54,7 +59,7 @@ func (c *preparedStmts) prepare(ctx context.Context, db *sql.DB, qs []string) {
 		if have || full {
 			continue
 		}
-		s, err := db.PrepareContext(ctx, q)
+		s, err := d.db.PrepareContext(ctx, q)
 		if err != nil {
 			continue // it runs unprepared, as before
 		}

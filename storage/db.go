@@ -77,6 +77,9 @@ type DB struct {
 	// system calls (over half of the writer's time under MQTT ingestion).
 	writer chan struct{}
 	wconn  *sql.Conn
+	// checkpoints copies SQLite's WAL into the database file (nil on
+	// PostgreSQL).
+	checkpoints *checkpointer
 	// stmts keeps the entity write path's statements prepared (stmt.go).
 	stmts     preparedStmts
 	dummyOnce sync.Once
@@ -148,6 +151,7 @@ func Open(ctx context.Context, dsn, dataDir string) (*DB, error) {
 		// read in parallel under WAL. This process's writers queue in
 		// lockWriter; busy_timeout covers other processes.
 		d.writer = make(chan struct{}, 1)
+		d.checkpoints = newCheckpointer(d)
 		db.SetMaxOpenConns(8)
 		db.SetMaxIdleConns(8)
 	} else {
@@ -183,12 +187,12 @@ func sqliteDSN(path string) string {
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(ON)")
 	q.Add("_pragma", "busy_timeout(10000)")
-	// Checkpoint the WAL into the database file every 10,000 pages (about
-	// 40 MiB) instead of SQLite's 1,000: the writer that crosses the mark
-	// copies each page once however often it changed since the last
-	// checkpoint, and pays the checkpoint's two fsyncs a tenth as often.
-	// Every commit is still synced to the WAL.
-	q.Add("_pragma", "wal_autocheckpoint(10000)")
+	// No connection checkpoints the WAL on its own: a goroutine does,
+	// beside the writer (checkpoint.go). Every commit is still synced to
+	// the WAL.
+	q.Add("_pragma", "wal_autocheckpoint(0)")
+	// When the log starts again, a file grown past 64 MiB is cut back.
+	q.Add("_pragma", "journal_size_limit(67108864)")
 	// 64 MiB of page cache per connection (the default is 2 MiB): the
 	// indexes of a large history stay in memory as it grows.
 	q.Add("_pragma", "cache_size(-65536)")
@@ -238,6 +242,9 @@ func (d *DB) Close() error {
 	d.intake.shutdown()
 	d.entityGroups.shutdown()
 	d.stmts.close()
+	if d.checkpoints != nil {
+		d.checkpoints.shutdown()
+	}
 	if d.wconn != nil {
 		d.wconn.Close()
 	}
@@ -321,10 +328,14 @@ func (d *DB) execWrite(ctx context.Context, q string, args ...any) (sql.Result, 
 		return nil, err
 	}
 	defer d.unlockWriter()
-	if d.wconn != nil {
-		return d.wconn.ExecContext(ctx, q, args...)
+	if d.wconn == nil {
+		return d.db.ExecContext(ctx, q, args...)
 	}
-	return d.db.ExecContext(ctx, q, args...)
+	res, err := d.wconn.ExecContext(ctx, q, args...)
+	if err == nil {
+		d.checkpoints.committed()
+	}
+	return res, err
 }
 
 // begin starts a transaction. SQLite transactions take the write lock at
@@ -352,6 +363,9 @@ func (d *DB) begin(ctx context.Context) (*Tx, error) {
 func (tx *Tx) Commit() error {
 	err := tx.Tx.Commit()
 	tx.unlock()
+	if err == nil && tx.db.checkpoints != nil {
+		tx.db.checkpoints.committed()
+	}
 	return err
 }
 

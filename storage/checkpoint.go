@@ -83,6 +83,8 @@ func (c *checkpointer) shutdown() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.conn != nil {
+		// Back in the pool it waits as long as the others.
+		c.conn.ExecContext(context.Background(), fmt.Sprintf(`PRAGMA busy_timeout = %d`, writerWait.Milliseconds()))
 		c.conn.Close()
 		c.conn = nil
 	}

@@ -186,7 +186,7 @@ func sqliteDSN(path string) string {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(ON)")
-	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", writerWait.Milliseconds()))
 	// No connection checkpoints the WAL on its own: a goroutine does,
 	// beside the writer (checkpoint.go). Every commit is still synced to
 	// the WAL.

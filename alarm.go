@@ -88,7 +88,9 @@ type AlarmRule struct {
 	Sector   string `json:"sector,omitempty"`
 	Severity string `json:"severity"`
 	// What the rule watches: every entity of EntityType (an expanded type
-	// IRI), one entity (EntityID) or those located in Area or below it.
+	// IRI), one entity (EntityID) or those located in Area or below it,
+	// in the NGSI-LD tenant Tenant ("" is the default tenant).
+	Tenant     string `json:"tenant,omitempty"`
 	EntityType string `json:"entity_type"`
 	EntityID   string `json:"entity_id,omitempty"`
 	Area       string `json:"area,omitempty"`
@@ -138,6 +140,7 @@ func (r *AlarmRule) Validate() error {
 	v.Check(utf8.RuneCountInString(r.Name) <= 300, "name", "is longer than 300 characters")
 	validateNames(&v, "names", r.Names)
 	v.Check(oneOf(r.Severity, Severities), "severity", "must be one of %s", strings.Join(Severities, ", "))
+	v.Check(ValidTenant(r.Tenant), "tenant", "must be 1–64 letters, digits, '_' or '-' (empty for the default tenant)")
 	v.Check(r.EntityType != "" && len(r.EntityType) <= 500, "entity_type", "is required (at most 500 characters)")
 	v.Check(r.EntityID == "" || ValidURI(r.EntityID), "entity_id", "must be a URI")
 	v.Check(r.Area == "" || ValidCode(r.Area), "area", "must be an area code")

@@ -11,7 +11,7 @@ import (
 
 // AlarmRuleColumns are the columns of an alarm-rule CSV file, in order.
 // The first line must name them (any order; unknown columns are refused).
-var AlarmRuleColumns = []string{"code", "name", "name_en", "sector", "severity", "entity_type", "entity_id", "area", "attr", "kind",
+var AlarmRuleColumns = []string{"code", "name", "name_en", "sector", "severity", "tenant", "entity_type", "entity_id", "area", "attr", "kind",
 	"op", "value", "clear", "for_minutes", "window_minutes", "count", "auto_clear", "category", "agency", "due_hours", "message", "enabled"}
 
 // ParseAlarmRulesCSV reads alarm rules from CSV. Every problem is reported
@@ -106,7 +106,7 @@ func ParseAlarmRulesCSV(r io.Reader) ([]*AlarmRule, error) {
 			return def
 		}
 		rule := &AlarmRule{Code: get("code"), Name: text("name"), Sector: get("sector"), Severity: get("severity"),
-			EntityType: text("entity_type"), EntityID: get("entity_id"), Area: get("area"), Attr: text("attr"), Kind: get("kind"),
+			Tenant: get("tenant"), EntityType: text("entity_type"), EntityID: get("entity_id"), Area: get("area"), Attr: text("attr"), Kind: get("kind"),
 			Op: get("op"), Value: num("value"), ForMinutes: integer("for_minutes"), WindowMinutes: integer("window_minutes"),
 			Count: integer("count"), AutoClear: boolean("auto_clear", true), Category: get("category"), Agency: get("agency"),
 			DueHours: integer("due_hours"), Message: text("message"), Enabled: boolean("enabled", true)}

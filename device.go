@@ -42,6 +42,7 @@ func (d *Device) Validate() error {
 	var v Validation
 	v.Check(deviceIDRE.MatchString(d.ID), "id", "must be 1–128 letters, digits, '_', '.', ':' or '-' (it appears in MQTT topics)")
 	v.Check(deviceIDRE.MatchString(d.Key), "key", "must be 1–128 letters, digits, '_', '.', ':' or '-' (it appears in MQTT topics)")
+	v.Check(ValidTenant(d.Tenant), "tenant", "must be 1–64 letters, digits, '_' or '-' (empty for the default tenant)")
 	v.Check(ValidURI(d.EntityID), "entity_id", "must be a URI")
 	v.Check(d.EntityType != "", "entity_type", "is required")
 	v.Check(len(d.Attrs) > 0 && len(d.Attrs) <= 100, "attrs", "map 1 to 100 measurements")

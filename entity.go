@@ -390,3 +390,9 @@ type EntityChange struct {
 // EntityListener receives committed changes. It is called on the writer's
 // goroutine, so it must not block: queue the work and return.
 type EntityListener func([]EntityChange)
+
+var tenantRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// ValidTenant reports whether s names an NGSI-LD tenant: 1–64 letters,
+// digits, '_' or '-'. The default tenant is "" and always valid.
+func ValidTenant(s string) bool { return s == "" || tenantRE.MatchString(s) }

@@ -46,7 +46,7 @@ func newCity() *city {
 	}
 	for i := range benchRules {
 		t, j := i%benchTypes, i/benchTypes // 25 rules per type
-		r := &cityops.AlarmRule{ID: int64(i + 1), Code: fmt.Sprintf("rule-%04d", i), Name: fmt.Sprintf("Rule %d", i),
+		r := &cityops.AlarmRule{Tenant: "hue", ID: int64(i + 1), Code: fmt.Sprintf("rule-%04d", i), Name: fmt.Sprintf("Rule %d", i),
 			Severity: cityops.SeverityMinor, EntityType: typ(t), Attr: attr(j % 4), Enabled: true, AutoClear: true}
 		switch {
 		case j < 12:

@@ -235,7 +235,7 @@ func TestStoreFailures(t *testing.T) {
 }
 
 func TestReloadKeepsState(t *testing.T) {
-	count := &cityops.AlarmRule{ID: 7, Code: "often-high", Name: "Often high", Severity: cityops.SeverityMinor, EntityType: gaugeType,
+	count := &cityops.AlarmRule{Tenant: "hue", ID: 7, Code: "often-high", Name: "Often high", Severity: cityops.SeverityMinor, EntityType: gaugeType,
 		Attr: levelAttr, Kind: cityops.RuleCount, Op: ">", Value: 3.5, Count: 3, WindowMinutes: 60, Enabled: true}
 	river := riverRule()
 	river.Severity = cityops.SeverityMajor
@@ -281,7 +281,7 @@ func TestReloadKeepsState(t *testing.T) {
 }
 
 func TestSilenceSeededAndTicked(t *testing.T) {
-	silent := &cityops.AlarmRule{ID: 3, Code: "gauge-silent", Name: "Gauge silent", Severity: cityops.SeverityWarning,
+	silent := &cityops.AlarmRule{Tenant: "hue", ID: 3, Code: "gauge-silent", Name: "Gauge silent", Severity: cityops.SeverityWarning,
 		EntityType: gaugeType, Kind: cityops.RuleSilent, WindowMinutes: 30, Enabled: true}
 	lat, lon := 16.45, 107.55
 	store := &recorder{rules: []*cityops.AlarmRule{silent}, seen: map[string][]cityops.EntitySeen{

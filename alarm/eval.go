@@ -73,7 +73,7 @@ func isAlert(typ string) bool { return typ == "Alert" || strings.HasSuffix(typ, 
 // so that the states of one hold for the other. The code is part of it:
 // the Store finds the open alarm to end by the rule's code.
 func sameCondition(a, b *cityops.AlarmRule) bool {
-	return a.Code == b.Code && a.EntityType == b.EntityType && a.EntityID == b.EntityID && a.Area == b.Area &&
+	return a.Code == b.Code && a.Tenant == b.Tenant && a.EntityType == b.EntityType && a.EntityID == b.EntityID && a.Area == b.Area &&
 		a.Attr == b.Attr && a.Kind == b.Kind && a.Op == b.Op && a.Value == b.Value && a.ClearLevel() == b.ClearLevel() &&
 		a.ForMinutes == b.ForMinutes && a.WindowMinutes == b.WindowMinutes && a.Count == b.Count
 }
@@ -153,7 +153,7 @@ func (g *group) entries(key stateKey) []entry {
 func (ev *evaluator) seed(r *rule, seen []cityops.EntitySeen) {
 	d := r.def
 	for _, es := range seen {
-		if es.Type != d.EntityType || isAlert(es.Type) || (d.EntityID != "" && d.EntityID != es.ID) {
+		if es.Tenant != d.Tenant || es.Type != d.EntityType || isAlert(es.Type) || (d.EntityID != "" && d.EntityID != es.ID) {
 			continue
 		}
 		located := es.Lat != nil && es.Lon != nil
@@ -198,7 +198,7 @@ func (ev *evaluator) evaluate(c *cityops.EntityChange) {
 	var es []entry
 	for i, r := range g.rules {
 		d := r.def
-		if d.EntityID != "" && d.EntityID != c.ID {
+		if d.Tenant != c.Tenant || d.EntityID != "" && d.EntityID != c.ID {
 			continue
 		}
 		var t time.Time

@@ -52,7 +52,7 @@ func outs(ev *evaluator) string {
 }
 
 func riverRule() *cityops.AlarmRule {
-	return &cityops.AlarmRule{ID: 1, Code: "river-high", Name: "River high", Severity: cityops.SeverityMajor, EntityType: gaugeType, Attr: levelAttr,
+	return &cityops.AlarmRule{Tenant: "hue", ID: 1, Code: "river-high", Name: "River high", Severity: cityops.SeverityMajor, EntityType: gaugeType, Attr: levelAttr,
 		Kind: cityops.RuleThreshold, Op: ">", Value: 3.5, Clear: ptr(3.3), Message: "{entity} at {value} m", Enabled: true}
 }
 
@@ -88,6 +88,50 @@ func TestEvaluateReadings(t *testing.T) {
 	}
 	if got, want := ev.readings, uint64(6); got != want {
 		t.Errorf("readings: got %d, want %d", got, want)
+	}
+}
+
+// TestEvaluateTenant checks that a rule watches its own tenant's
+// entities only: the same entity id in another tenant, or in the default
+// one, has nothing to do with it.
+func TestEvaluateTenant(t *testing.T) {
+	ev := newEvaluator(nil)
+	def := riverRule()
+	def.Tenant = ""
+	def.ID, def.Code = 2, "river-high-default"
+	ev.setRules([]*cityops.AlarmRule{riverRule(), def})
+	in := func(tenant string, c cityops.EntityChange) *cityops.EntityChange {
+		c.Tenant, c.Entity.Tenant = tenant, tenant
+		return &c
+	}
+	steps := []struct {
+		name string
+		c    *cityops.EntityChange
+		want string
+	}{
+		{"the rule's tenant", in("hue", gauge(gauge1, 16.45, 107.55, at(1), level(3.6, at(0)), levelAttr)),
+			`raise river-high hue/` + gauge1 + ` 3.6 "` + gauge1 + ` at 3.6 m" at=0s 16.45,107.55`},
+		{"another tenant", in("danang", gauge(gauge1, 16.45, 107.55, at(1), level(3.7, at(0)), levelAttr)), ""},
+		{"the default tenant, for the rule without one", in("", gauge(gauge1, 16.45, 107.55, at(1), level(3.8, at(0)), levelAttr)),
+			`raise river-high-default /` + gauge1 + ` 3.8 "` + gauge1 + ` at 3.8 m" at=0s 16.45,107.55`},
+	}
+	for _, s := range steps {
+		ev.evaluate(s.c)
+		if got := outs(ev); got != s.want {
+			t.Errorf("%s: got %q, want %q", s.name, got, s.want)
+		}
+	}
+	// Seeding a silence rule takes its tenant's entities only.
+	silent := &cityops.AlarmRule{Tenant: "hue", ID: 3, Code: "quiet", Name: "Quiet", Severity: cityops.SeverityMinor, EntityType: gaugeType,
+		Kind: cityops.RuleSilent, WindowMinutes: 10, Enabled: true}
+	fresh := ev.setRules([]*cityops.AlarmRule{silent})
+	ev.seed(fresh[0], []cityops.EntitySeen{{Tenant: "danang", ID: gauge1, Type: gaugeType, At: at(0)}, {Tenant: "hue", ID: gauge2, Type: gaugeType, At: at(0)}})
+	var keys []string
+	for k := range fresh[0].group.states {
+		keys = append(keys, k.tenant+"/"+k.id)
+	}
+	if len(keys) != 1 || keys[0] != "hue/"+gauge2 {
+		t.Errorf("seeded states %v, want only hue/%s", keys, gauge2)
 	}
 }
 
@@ -136,9 +180,9 @@ func TestEvaluateSelects(t *testing.T) {
 }
 
 func TestEvaluateSilent(t *testing.T) {
-	anyAttr := &cityops.AlarmRule{ID: 1, Code: "gauge-silent", Name: "Gauge silent", EntityType: gaugeType,
+	anyAttr := &cityops.AlarmRule{Tenant: "hue", ID: 1, Code: "gauge-silent", Name: "Gauge silent", EntityType: gaugeType,
 		Kind: cityops.RuleSilent, WindowMinutes: 30, Enabled: true}
-	lvl := &cityops.AlarmRule{ID: 2, Code: "level-silent", Name: "Level silent", EntityType: gaugeType, Attr: levelAttr,
+	lvl := &cityops.AlarmRule{Tenant: "hue", ID: 2, Code: "level-silent", Name: "Level silent", EntityType: gaugeType, Attr: levelAttr,
 		Kind: cityops.RuleSilent, WindowMinutes: 30, Enabled: true}
 	ev := newEvaluator(nil)
 	fresh := ev.setRules([]*cityops.AlarmRule{anyAttr, lvl})
@@ -192,7 +236,7 @@ func sorted(s string) string {
 }
 
 func TestSeedFilters(t *testing.T) {
-	r := &cityops.AlarmRule{ID: 1, Code: "silent-in-area", Name: "Silent", EntityType: gaugeType, Area: "phu-hoi",
+	r := &cityops.AlarmRule{Tenant: "hue", ID: 1, Code: "silent-in-area", Name: "Silent", EntityType: gaugeType, Area: "phu-hoi",
 		Kind: cityops.RuleSilent, WindowMinutes: 30, Enabled: true}
 	inArea := func(lat, lon float64, area string) bool { return lat < 16.46 }
 	ev := newEvaluator(inArea)
@@ -214,7 +258,7 @@ func TestSeedFilters(t *testing.T) {
 // TestSetRules checks that a rule keeps its states when its condition did
 // not change, and starts afresh when it did.
 func TestSetRules(t *testing.T) {
-	count := &cityops.AlarmRule{ID: 7, Code: "often-high", Name: "Often high", EntityType: gaugeType, Attr: levelAttr,
+	count := &cityops.AlarmRule{Tenant: "hue", ID: 7, Code: "often-high", Name: "Often high", EntityType: gaugeType, Attr: levelAttr,
 		Kind: cityops.RuleCount, Op: ">", Value: 3.5, Count: 3, WindowMinutes: 60, Enabled: true}
 	ev := newEvaluator(nil)
 	if fresh := ev.setRules([]*cityops.AlarmRule{count}); len(fresh) != 1 {
@@ -259,7 +303,7 @@ func TestSetRules(t *testing.T) {
 // of a type are reordered, added and removed.
 func TestSetRulesMoves(t *testing.T) {
 	rule := func(id int64, code string, count int) *cityops.AlarmRule {
-		return &cityops.AlarmRule{ID: id, Code: code, Name: code, EntityType: gaugeType, Attr: levelAttr,
+		return &cityops.AlarmRule{Tenant: "hue", ID: id, Code: code, Name: code, EntityType: gaugeType, Attr: levelAttr,
 			Kind: cityops.RuleCount, Op: ">", Value: 3.5, Count: count, WindowMinutes: 60, Enabled: true}
 	}
 	a, b, c, d := rule(1, "a", 3), rule(2, "b", 4), rule(3, "c", 3), rule(4, "d", 1)

@@ -116,12 +116,10 @@ func writeNGSIError(w http.ResponseWriter, err error) {
 	json.NewEncoder(w).Encode(p)
 }
 
-var tenantRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-
 // ngsiTenant reads the NGSILD-Tenant header ("" is the default tenant).
 func ngsiTenant(r *http.Request) (string, error) {
 	t := r.Header.Get("NGSILD-Tenant")
-	if t != "" && !tenantRE.MatchString(t) {
+	if !cityops.ValidTenant(t) {
 		return "", ngsiErr(errBadRequestData, "NGSILD-Tenant %q: use 1–64 letters, digits, '_' or '-'", t)
 	}
 	return t, nil

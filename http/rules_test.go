@@ -119,6 +119,11 @@ func TestRulePages(t *testing.T) {
 		}
 		contains("the form without op", body, `<p class="field-error">must be one of &gt; &gt;= &lt; &lt;=</p>`,
 			`<p class="field-error">phải là một số</p>`, `value="abc"`, `value="Giường bệnh quá tải"`, "Quy tắc chưa hợp lệ")
+		res, body = ts.postRuleForm("/ioc/rules/new", adm, ruleForm("tenant", "thừa thiên"))
+		if res.StatusCode != http.StatusBadRequest {
+			t.Fatalf("rule with a bad tenant = %d", res.StatusCode)
+		}
+		contains("the form with a bad tenant", body, `<p class="field-error">must be 1–64 letters, digits`, `value="thừa thiên"`)
 		res, body = ts.postRuleForm("/ioc/rules/new", adm, ruleForm("clear", "95"))
 		if res.StatusCode != http.StatusBadRequest {
 			t.Fatalf("clear on the wrong side = %d", res.StatusCode)
@@ -257,9 +262,9 @@ func TestRulePages(t *testing.T) {
 		wantChanges(5)
 
 		// Import: nothing when a line is wrong, the lines named.
-		bad := "code,name,name_en,severity,entity_type,entity_id,attr,kind,op,value,clear,window_minutes,category,message\n" +
-			"imp-a,Mực nước giảm nhanh,Level falling fast,major,FloodMonitoring,,currentLevel,rate,<=,-0.5,-0.3,60,,-- mực nước giảm tại {entity}\n" +
-			"imp-b,PM10,,minor,AirQualityObserved,,pm10,threshold,>,abc,,,no.such,\n"
+		bad := "code,name,name_en,severity,tenant,entity_type,entity_id,attr,kind,op,value,clear,window_minutes,category,message\n" +
+			"imp-a,Mực nước giảm nhanh,Level falling fast,major,thuy-loi,FloodMonitoring,,currentLevel,rate,<=,-0.5,-0.3,60,,-- mực nước giảm tại {entity}\n" +
+			"imp-b,PM10,,minor,,AirQualityObserved,,pm10,threshold,>,abc,,,no.such,\n"
 		res, body = ts.uploadRules("/ioc/rules/import", adm, "rules.csv", bad)
 		if res.StatusCode != http.StatusBadRequest {
 			t.Fatalf("bad import = %d", res.StatusCode)
@@ -281,7 +286,7 @@ func TestRulePages(t *testing.T) {
 		}
 		wantChanges(6)
 		imp, err := db.FindAlarmRule(sysCtx(), "imp-a")
-		if err != nil || imp.Value != -0.5 || imp.Clear == nil || *imp.Clear != -0.3 || imp.Message != "-- mực nước giảm tại {entity}" ||
+		if err != nil || imp.Value != -0.5 || imp.Clear == nil || *imp.Clear != -0.3 || imp.Message != "-- mực nước giảm tại {entity}" || imp.Tenant != "thuy-loi" ||
 			imp.EntityType != "https://uri.etsi.org/ngsi-ld/default-context/FloodMonitoring" {
 			t.Fatalf("imported rule = %+v, %v", imp, err)
 		}
@@ -322,7 +327,7 @@ func TestRulePages(t *testing.T) {
 			if rec[col["code"]] != "imp-a" {
 				continue
 			}
-			if rec[col["value"]] != "-0.5" || rec[col["clear"]] != "-0.3" || rec[col["op"]] != "<=" || rec[col["entity_type"]] != "FloodMonitoring" ||
+			if rec[col["value"]] != "-0.5" || rec[col["clear"]] != "-0.3" || rec[col["op"]] != "<=" || rec[col["entity_type"]] != "FloodMonitoring" || rec[col["tenant"]] != "thuy-loi" ||
 				rec[col["attr"]] != "currentLevel" || rec[col["message"]] != "'-- mực nước giảm tại {entity}" || rec[col["name_en"]] != "Level falling fast" {
 				t.Errorf("imp-a in the export = %q", rec)
 			}

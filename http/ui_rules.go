@@ -215,7 +215,7 @@ func ruleRecord(r *cityops.AlarmRule) []string {
 	text := guard
 	cells := map[string]string{
 		"code": text(r.Code), "name": text(r.Name), "name_en": text(r.Names["en"]), "sector": text(r.Sector),
-		"severity": text(r.Severity), "entity_type": text(r.EntityType), "entity_id": text(r.EntityID), "area": text(r.Area),
+		"severity": text(r.Severity), "tenant": text(r.Tenant), "entity_type": text(r.EntityType), "entity_id": text(r.EntityID), "area": text(r.Area),
 		"attr": text(r.Attr), "kind": text(r.Kind), "op": text(r.Op), "value": ruleNum(r.Value), "clear": clear,
 		"for_minutes": whole(r.ForMinutes), "window_minutes": whole(r.WindowMinutes), "count": whole(r.Count),
 		"auto_clear": strconv.FormatBool(r.AutoClear), "category": text(r.Category), "agency": text(r.Agency),
@@ -336,10 +336,10 @@ func importErrors(err error, rules int) []string {
 // ruleInput is the rule form as typed, so that a wrong number shows again
 // as it was written.
 type ruleInput struct {
-	Code, Name, NameEn, Sector, Severity, EntityType, EntityID, Area, Attr, Kind, Op string
-	Value, Clear, ForMinutes, WindowMinutes, Count, DueHours                         string
-	Category, Agency, Message                                                        string
-	AutoClear, Enabled                                                               bool
+	Code, Name, NameEn, Sector, Severity, Tenant, EntityType, EntityID, Area, Attr, Kind, Op string
+	Value, Clear, ForMinutes, WindowMinutes, Count, DueHours                                 string
+	Category, Agency, Message                                                                string
+	AutoClear, Enabled                                                                       bool
 }
 
 func ruleInputOf(r *cityops.AlarmRule) ruleInput {
@@ -350,7 +350,7 @@ func ruleInputOf(r *cityops.AlarmRule) ruleInput {
 		return strconv.Itoa(n)
 	}
 	in := ruleInput{Code: r.Code, Name: r.Name, NameEn: r.Names["en"], Sector: r.Sector, Severity: r.Severity, EntityType: r.EntityType,
-		EntityID: r.EntityID, Area: r.Area, Attr: r.Attr, Kind: r.Kind, Op: r.Op, Value: ruleNum(r.Value),
+		Tenant: r.Tenant, EntityID: r.EntityID, Area: r.Area, Attr: r.Attr, Kind: r.Kind, Op: r.Op, Value: ruleNum(r.Value),
 		ForMinutes: whole(r.ForMinutes), WindowMinutes: whole(r.WindowMinutes), Count: whole(r.Count), DueHours: whole(r.DueHours),
 		Category: r.Category, Agency: r.Agency, Message: r.Message, AutoClear: r.AutoClear, Enabled: r.Enabled}
 	if r.Clear != nil {
@@ -364,7 +364,7 @@ func ruleInputOf(r *cityops.AlarmRule) ruleInput {
 
 // ruleFields are the fields the form shows errors beside; others go to
 // the message at the top.
-var ruleFields = []string{"code", "name", "name_en", "sector", "severity", "entity_type", "entity_id", "area", "attr", "kind", "op",
+var ruleFields = []string{"code", "name", "name_en", "sector", "severity", "tenant", "entity_type", "entity_id", "area", "attr", "kind", "op",
 	"value", "clear", "for_minutes", "window_minutes", "count", "auto_clear", "category", "agency", "due_hours", "message", "enabled"}
 
 // ruleForm is the page of one rule: a form for those who edit rules, the
@@ -501,7 +501,7 @@ func (s *Server) handleRuleSubmit(w http.ResponseWriter, r *http.Request) error 
 		return false
 	}
 	in := ruleInput{Code: code, Name: f.Get("name"), NameEn: strings.TrimSpace(f.Get("name_en")), Sector: f.Get("sector"),
-		Severity: f.Get("severity"), EntityType: strings.TrimSpace(f.Get("entity_type")), EntityID: strings.TrimSpace(f.Get("entity_id")),
+		Severity: f.Get("severity"), Tenant: strings.TrimSpace(f.Get("tenant")), EntityType: strings.TrimSpace(f.Get("entity_type")), EntityID: strings.TrimSpace(f.Get("entity_id")),
 		Area: f.Get("area"), Attr: strings.TrimSpace(f.Get("attr")), Kind: f.Get("kind"), Op: f.Get("op"),
 		Value: strings.TrimSpace(f.Get("value")), Clear: strings.TrimSpace(f.Get("clear")), ForMinutes: strings.TrimSpace(f.Get("for_minutes")),
 		WindowMinutes: strings.TrimSpace(f.Get("window_minutes")), Count: strings.TrimSpace(f.Get("count")),
@@ -524,7 +524,7 @@ func (s *Server) handleRuleSubmit(w http.ResponseWriter, r *http.Request) error 
 		return n
 	}
 	rule := &cityops.AlarmRule{Code: in.Code, Name: in.Name, Sector: in.Sector, Severity: in.Severity, EntityType: in.EntityType,
-		EntityID: in.EntityID, Area: in.Area, Attr: in.Attr, Kind: in.Kind, Op: in.Op, ForMinutes: whole("for_minutes", in.ForMinutes),
+		Tenant: in.Tenant, EntityID: in.EntityID, Area: in.Area, Attr: in.Attr, Kind: in.Kind, Op: in.Op, ForMinutes: whole("for_minutes", in.ForMinutes),
 		WindowMinutes: whole("window_minutes", in.WindowMinutes), Count: whole("count", in.Count), AutoClear: in.AutoClear,
 		Category: in.Category, Agency: in.Agency, DueHours: whole("due_hours", in.DueHours), Message: in.Message, Enabled: in.Enabled}
 	if rule.Kind == cityops.RuleSilent {

@@ -20,14 +20,7 @@ func TestCheckpointer(t *testing.T) {
 	walRestartFrames = 200
 	defer func() { walRestartFrames = old }()
 	ctx := context.Background()
-	d, err := Open(ctx, "", t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	if err := d.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	d := openSQLite(t)
 	size := func(path string) int64 {
 		st, err := os.Stat(path)
 		if err != nil {

@@ -12,14 +12,7 @@ import (
 // (migrations 0010–0015) into blocks, the step migration 0016 runs.
 func TestInstancesToBlocks(t *testing.T) {
 	ctx := context.Background()
-	d, err := Open(ctx, "", t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	if err := d.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	d := openSQLite(t)
 	const typ, pm = "https://example.org/AQ", "https://example.org/pm25"
 	e := &cityops.Entity{ID: "urn:x:legacy", Type: typ, Attrs: map[string][]cityops.Attr{pm: {{"type": "Property", "value": 3.0, "observedAt": "2026-01-01T10:00:00Z"}}}}
 	if err := d.CreateEntity(ctx, e); err != nil {
@@ -54,4 +47,21 @@ func TestInstancesToBlocks(t *testing.T) {
 	if err != nil || len(agg) != 2 || agg[0].Count != 2 || agg[0].Numbers != 1 || agg[1].Sum != 3 {
 		t.Fatalf("roll-ups after the move = %+v, %v", agg, err)
 	}
+}
+
+// openSQLite opens a migrated SQLite database in a temporary directory,
+// closed when the test ends (the internal tests' storagetest.Open, which
+// this package cannot import).
+func openSQLite(t *testing.T) *DB {
+	t.Helper()
+	ctx := context.Background()
+	d, err := Open(ctx, "", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if err := d.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

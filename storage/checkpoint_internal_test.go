@@ -16,9 +16,11 @@ import (
 // without any connection checkpointing on its own, and that the log stays
 // bounded while readers keep reading.
 func TestCheckpointer(t *testing.T) {
+	// Restored after the database (and its checkpointer) is closed:
+	// cleanups run last in, first out.
 	old := walRestartFrames
 	walRestartFrames = 200
-	defer func() { walRestartFrames = old }()
+	t.Cleanup(func() { walRestartFrames = old })
 	ctx := context.Background()
 	d := openSQLite(t)
 	size := func(path string) int64 {

@@ -101,3 +101,26 @@ func TestCheckpointer(t *testing.T) {
 		t.Errorf("the log holds %d frames after one more transaction; it did not start again", frames)
 	}
 }
+
+// TestWriterConnRenewed checks that writes go on when database/sql has
+// closed the writer's connection.
+func TestWriterConnRenewed(t *testing.T) {
+	d := openSQLite(t)
+	ctx := context.Background()
+	e := &cityops.Entity{ID: "urn:x:1", Type: "https://example.org/T", Attrs: map[string][]cityops.Attr{}}
+	if err := d.CreateEntity(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	d.wconn.Close()
+	e.ID = "urn:x:2"
+	if err := d.CreateEntity(ctx, e); err != nil {
+		t.Fatalf("a write after the writer's connection closed: %v", err)
+	}
+	if err := d.Logout(ctx, "no such token"); err != nil {
+		t.Fatalf("a single statement after the connection closed again: %v", err)
+	}
+	d.wconn.Close()
+	if err := d.Logout(ctx, "no such token"); err != nil {
+		t.Fatalf("a single statement after the writer's connection closed: %v", err)
+	}
+}

@@ -332,10 +332,27 @@ func (d *DB) execWrite(ctx context.Context, q string, args ...any) (sql.Result, 
 		return d.db.ExecContext(ctx, q, args...)
 	}
 	res, err := d.wconn.ExecContext(ctx, q, args...)
+	if errors.Is(err, sql.ErrConnDone) && d.renewWriteConn(ctx) == nil {
+		res, err = d.wconn.ExecContext(ctx, q, args...)
+	}
 	if err == nil {
 		d.checkpoints.committed()
 	}
 	return res, err
+}
+
+// renewWriteConn replaces the writer's connection after database/sql
+// has closed it (which it does to a connection it no longer trusts); the
+// caller holds the writer's turn.
+func (d *DB) renewWriteConn(ctx context.Context) error {
+	c, err := d.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	d.wconn.Close()
+	d.wconn = c
+	d.Log.Warn("sqlite: the writer's connection was closed; using a new one")
+	return nil
 }
 
 // begin starts a transaction. SQLite transactions take the write lock at
@@ -349,6 +366,9 @@ func (d *DB) begin(ctx context.Context) (*Tx, error) {
 	var err error
 	if d.wconn != nil {
 		tx, err = d.wconn.BeginTx(ctx, nil)
+		if errors.Is(err, sql.ErrConnDone) && d.renewWriteConn(ctx) == nil {
+			tx, err = d.wconn.BeginTx(ctx, nil)
+		}
 	} else {
 		tx, err = d.db.BeginTx(ctx, nil)
 	}

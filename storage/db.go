@@ -80,6 +80,9 @@ type DB struct {
 	// checkpoints copies SQLite's WAL into the database file (nil on
 	// PostgreSQL).
 	checkpoints *checkpointer
+	// rollups keeps roll-up sums in memory once DeferRollups is called
+	// (nil on PostgreSQL): rollup_defer.go.
+	rollups *deferredRollups
 	// stmts keeps the entity write path's statements prepared (stmt.go).
 	stmts     preparedStmts
 	dummyOnce sync.Once
@@ -152,6 +155,7 @@ func Open(ctx context.Context, dsn, dataDir string) (*DB, error) {
 		// lockWriter; busy_timeout covers other processes.
 		d.writer = make(chan struct{}, 1)
 		d.checkpoints = newCheckpointer(d)
+		d.rollups = newDeferredRollups(d)
 		db.SetMaxOpenConns(8)
 		db.SetMaxIdleConns(8)
 	} else {
@@ -241,6 +245,7 @@ func (d *DB) SQL() *sql.DB { return d.db }
 func (d *DB) Close() error {
 	d.intake.shutdown()
 	d.entityGroups.shutdown()
+	d.rollups.shutdown()
 	d.stmts.close()
 	if d.checkpoints != nil {
 		d.checkpoints.shutdown()
@@ -282,6 +287,10 @@ type Tx struct {
 	unprepared []string
 	// locked: the transaction holds the writer's turn (lockWriter).
 	locked bool
+	// staged are roll-up sums to keep in memory once it commits; settled:
+	// it wrote those in memory to the rows (rollup_defer.go).
+	staged  map[rollKey]*rollAgg
+	settled bool
 }
 
 // writerWait bounds the wait for SQLite's writer, as busy_timeout does
@@ -382,6 +391,12 @@ func (d *DB) begin(ctx context.Context) (*Tx, error) {
 // Commit commits the transaction and lets the next writer in.
 func (tx *Tx) Commit() error {
 	err := tx.Tx.Commit()
+	if err == nil {
+		tx.db.rollups.committed(tx)
+	} else {
+		tx.db.rollups.aborted(tx)
+	}
+	tx.staged, tx.settled = nil, false
 	tx.unlock()
 	if err == nil && tx.db.checkpoints != nil {
 		tx.db.checkpoints.committed()
@@ -393,6 +408,8 @@ func (tx *Tx) Commit() error {
 // next writer in.
 func (tx *Tx) Rollback() error {
 	err := tx.Tx.Rollback()
+	tx.db.rollups.aborted(tx)
+	tx.staged, tx.settled = nil, false
 	tx.unlock()
 	return err
 }

@@ -127,6 +127,22 @@ func (a *rollAgg) add(in *instance) {
 	a.sum += in.num
 }
 
+// merge adds the sums of b.
+func (a *rollAgg) merge(b *rollAgg) {
+	a.n += b.n
+	if b.nnum == 0 {
+		return
+	}
+	if a.nnum == 0 || b.min < a.min {
+		a.min = b.min
+	}
+	if a.nnum == 0 || b.max > a.max {
+		a.max = b.max
+	}
+	a.nnum += b.nnum
+	a.sum += b.sum
+}
+
 func (a *rollAgg) bounds() (lo, hi any) {
 	if a.nnum == 0 {
 		return nil, nil
@@ -135,11 +151,11 @@ func (a *rollAgg) bounds() (lo, hi any) {
 }
 
 // addRollups sums the instances per series and bucket and adds the sums
-// to the stored roll-ups, in key order so that concurrent writers on
-// PostgreSQL take the row locks in the same order.
+// to the roll-ups: at once on PostgreSQL, and on SQLite when serve does
+// not keep them behind (rollup_defer.go); otherwise the sums wait in the
+// transaction and, once it commits, in memory.
 func (tx *Tx) addRollups(ctx context.Context, list []instance) error {
 	aggs := map[rollKey]*rollAgg{}
-	var keys []rollKey
 	for i := range list {
 		in := &list[i]
 		for _, g := range rollupGrains {
@@ -148,10 +164,26 @@ func (tx *Tx) addRollups(ctx context.Context, list []instance) error {
 			if a == nil {
 				a = &rollAgg{}
 				aggs[k] = a
-				keys = append(keys, k)
 			}
 			a.add(in)
 		}
+	}
+	if tx.db.rollups.deferring() {
+		tx.stageRollups(aggs)
+		return nil
+	}
+	if err := tx.upsertRollups(ctx, aggs); err != nil {
+		return err
+	}
+	return tx.db.rollups.markAll(ctx, tx)
+}
+
+// upsertRollups adds sums to the stored roll-ups, in key order so that
+// concurrent writers on PostgreSQL take the row locks in the same order.
+func (tx *Tx) upsertRollups(ctx context.Context, aggs map[rollKey]*rollAgg) error {
+	keys := make([]rollKey, 0, len(aggs))
+	for k := range aggs {
+		keys = append(keys, k)
 	}
 	sort.Slice(keys, func(i, j int) bool {
 		a, b := keys[i], keys[j]
@@ -328,7 +360,6 @@ func (d *DB) Aggregate(ctx context.Context, tenant, id, attr string, from, to ti
 	if !to.After(from) {
 		return []cityops.AggrPeriod{}, nil
 	}
-	a := &aggregator{d: d, pk: row.pk, attr: attr, from: from, to: to, period: period, acc: map[int]*cityops.AggrPeriod{}}
 	var grains []time.Duration
 	for i := len(rollupGrains) - 1; i >= 0; i-- {
 		g := rollupGrains[i]
@@ -336,8 +367,25 @@ func (d *DB) Aggregate(ctx context.Context, tenant, id, attr string, from, to ti
 			grains = append(grains, g)
 		}
 	}
-	if err := a.span(ctx, from, to, grains); err != nil {
-		return nil, err
+	var a *aggregator
+	for {
+		// The roll-up rows, and the sums in memory not yet in them
+		// (rollup_defer.go); read again if a flush moved sums between
+		// the two meanwhile.
+		pending, gen, err := d.rollups.pending(ctx, row.pk, attr)
+		if err != nil {
+			return nil, err
+		}
+		if pendingHook != nil {
+			pendingHook()
+		}
+		a = &aggregator{d: d, pk: row.pk, attr: attr, from: from, to: to, period: period, acc: map[int]*cityops.AggrPeriod{}, pending: pending}
+		if err := a.span(ctx, from, to, grains); err != nil {
+			return nil, err
+		}
+		if d.rollups.unchanged(gen) {
+			break
+		}
 	}
 	if distinct {
 		if err := a.distinct(ctx); err != nil {
@@ -364,6 +412,8 @@ type aggregator struct {
 	period   time.Duration
 	acc      map[int]*cityops.AggrPeriod
 	decoded  int
+	// pending are the roll-up sums in memory for the attribute.
+	pending []pendingRoll
 }
 
 func (a *aggregator) index(t time.Time) int {
@@ -443,6 +493,14 @@ func (a *aggregator) span(ctx context.Context, lo, hi time.Time, grains []time.D
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("roll-ups: %w", err)
+	}
+	for _, p := range a.pending {
+		if p.grain == g && p.bucket >= start.Unix() && p.bucket < end.Unix() {
+			bound := sql.NullFloat64{Valid: p.agg.nnum > 0}
+			lo, hi := bound, bound
+			lo.Float64, hi.Float64 = p.agg.min, p.agg.max
+			a.add(time.Unix(p.bucket, 0).UTC(), p.agg.n, p.agg.nnum, p.agg.sum, lo, hi)
+		}
 	}
 	return a.span(ctx, end, hi, grains[1:])
 }
@@ -580,6 +638,9 @@ func (d *DB) DeleteHistory(ctx context.Context, tenant, id, attr, datasetID stri
 		if err != nil {
 			return err
 		}
+		if err := tx.settleRollups(ctx); err != nil {
+			return err
+		}
 		cond, args := `entity_pk = $1 and attr = $2`, []any{row.pk, attr}
 		if !all {
 			cond, args = cond+` and dataset_id = $3`, append(args, datasetID)
@@ -633,6 +694,12 @@ func (d *DB) ReplaceInstance(ctx context.Context, tenant, id, attr, instanceID s
 	return d.inTx(ctx, func(tx *Tx) error {
 		row, err := loadEntity(ctx, tx, tenant, id, d.forUpdate("entities"))
 		if err != nil {
+			return err
+		}
+		// The roll-ups are recomputed from the blocks below: first every
+		// sum in memory goes to the rows, and at the end the watermark
+		// past the block written here.
+		if err := tx.settleRollups(ctx); err != nil {
 			return err
 		}
 		var dataset string
@@ -702,9 +769,14 @@ func (d *DB) ReplaceInstance(ctx context.Context, tenant, id, attr, instanceID s
 			}
 		}
 		if with != nil && with.DatasetID() != dataset {
-			return tx.recomputeRollups(ctx, seriesKey{row.pk, attr, with.DatasetID()}, truncUnix(at, blockSpan))
+			if err := tx.recomputeRollups(ctx, seriesKey{row.pk, attr, with.DatasetID()}, truncUnix(at, blockSpan)); err != nil {
+				return err
+			}
 		}
-		return nil
+		if tx.db.rollups.deferring() {
+			return tx.settleRollups(ctx)
+		}
+		return tx.db.rollups.markAll(ctx, tx)
 	})
 }
 

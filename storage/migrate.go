@@ -62,6 +62,10 @@ func (d *DB) Migrate(ctx context.Context) error {
 			return fmt.Errorf("migration %s: %w", base, err)
 		}
 	}
+	if d.rollups != nil {
+		// Roll-ups written with their blocks now move the watermark.
+		d.rollups.marked.Store(true)
+	}
 	return nil
 }
 

@@ -98,6 +98,13 @@ func (d *DB) ApplyRetention(ctx context.Context) (int64, error) {
 		}
 		byTenant[p.Tenant][p.EntityType] = p
 	}
+	// The series are found by their day roll-ups: those only in memory
+	// go to the rows first.
+	if len(byTenant) > 0 {
+		if err := d.inTx(ctx, func(tx *Tx) error { return tx.settleRollups(ctx) }); err != nil {
+			return 0, err
+		}
+	}
 	now := d.Now().UTC()
 	var total int64
 	for tenant, types := range byTenant {

@@ -97,6 +97,9 @@ func setup(ctx context.Context, o options, progress func(string, ...any)) (*env,
 	if err := db.Migrate(ctx); err != nil {
 		return e, err
 	}
+	if err := db.DeferRollups(ctx); err != nil {
+		return e, err
+	}
 	if e.writers == 0 {
 		e.writers = 1
 		if db.Dialect() == storage.Postgres {

@@ -237,6 +237,11 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 			log.Error("close database", "err", err)
 		}
 	}()
+	// serve is the process that ingests: on SQLite it keeps the latest
+	// roll-up sums in memory (one serve per database).
+	if err := db.DeferRollups(ctx); err != nil {
+		return fail(env.Stderr, exitError, err)
+	}
 	db.Sessions = cityops.SessionConfig{Idle: *idle, IdleAdmin: *idleAdmin, Lifetime: *lifetime}
 	db.SignIn = signIn
 	db.Reports.NightFrom, db.Reports.NightTo = nightFrom, nightTo

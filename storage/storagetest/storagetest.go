@@ -90,5 +90,9 @@ func Open(t testing.TB, dialect string) *storage.DB {
 	if err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// As serve runs it: roll-up sums in memory on SQLite.
+	if err := db.DeferRollups(ctx); err != nil {
+		t.Fatal(err)
+	}
 	return db
 }

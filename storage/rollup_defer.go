@@ -1,0 +1,437 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Roll-ups kept behind the history, on SQLite.
+//
+// Streaming ingestion writes every series in every batch: a block, and
+// an hour and a day roll-up row added to. The roll-ups were the largest
+// part of a batch's cost (docs/benchmarks.md). The process that ingests
+// (serve, after DeferRollups) keeps the sums of what it has committed in
+// memory instead and adds them to the rows every rollupFlushEvery, in a
+// transaction of its own in the writer's turn: a series written in every
+// batch costs two roll-up writes a flush instead of two a batch.
+//
+// Nothing is lost in a crash: the blocks hold the same sums, and
+// rollup_watermark names the last block whose sums the rows hold.
+// DeferRollups first adds the blocks above it to the rows; every flush
+// moves it to the newest block.
+//
+// Aggregate adds the sums in memory to the rows it reads. A flush moves
+// sums from memory to rows, so a reader that overlapped one reads again
+// (gen). Operations that rewrite or delete roll-up rows (DeleteHistory,
+// ReplaceInstance, deleting an entity) first flush in their own
+// transaction (settleRollups), so that nothing in memory is added back
+// after them.
+//
+// Only one process may keep a database's roll-ups behind: DeferRollups
+// takes a lock on a file beside the database. Other processes (the
+// one-shot commands) write roll-ups with their blocks and move the mark
+// themselves; none of them writes history.
+
+// rollupFlushEvery is how often the sums in memory are written;
+// rollupFlushSums writes them sooner when there are that many.
+const rollupFlushSums = 200_000
+
+var rollupFlushEvery = 5 * time.Second // tests lengthen it
+
+// settleHook, when set, runs as a flush ends, before its commit;
+// pendingHook after Aggregate has read the sums in memory (tests).
+var settleHook, pendingHook func()
+
+// pkAttr names an entity's attribute, all its datasets.
+type pkAttr struct {
+	pk   int64
+	attr string
+}
+
+// pendingRoll is a roll-up's sums not yet in its row.
+type pendingRoll struct {
+	dataset string
+	grain   time.Duration
+	bucket  int64 // Unix seconds
+	agg     rollAgg
+}
+
+type deferredRollups struct {
+	db *DB
+	// active: sums wait in memory (after DeferRollups); marked: the
+	// watermark table exists (after Migrate), so that writes that do not
+	// defer move it.
+	active, marked atomic.Bool
+	lock           *os.File
+
+	mu   sync.Mutex
+	sums map[pkAttr][]pendingRoll
+	n    int
+	// gen changes when a flush starts and ends; settling is true while
+	// one runs, and settled is closed when it ends.
+	gen      uint64
+	settling bool
+	settled  chan struct{}
+
+	kick, stop chan struct{}
+	wg         sync.WaitGroup
+	stopOnce   sync.Once
+}
+
+func newDeferredRollups(d *DB) *deferredRollups {
+	return &deferredRollups{db: d, sums: map[pkAttr][]pendingRoll{}, kick: make(chan struct{}, 1), stop: make(chan struct{})}
+}
+
+// deferring reports whether roll-up sums wait in memory.
+func (r *deferredRollups) deferring() bool { return r != nil && r.active.Load() }
+
+func (r *deferredRollups) addLocked(k rollKey, a *rollAgg) {
+	pa := pkAttr{k.series.pk, k.series.attr}
+	list := r.sums[pa]
+	for i := range list {
+		p := &list[i]
+		if p.dataset == k.series.dataset && p.grain == k.grain && p.bucket == k.bucket {
+			p.agg.merge(a)
+			return
+		}
+	}
+	r.sums[pa] = append(list, pendingRoll{dataset: k.series.dataset, grain: k.grain, bucket: k.bucket, agg: *a})
+	r.n++
+}
+
+// stageRollups keeps sums in the transaction until it commits.
+func (tx *Tx) stageRollups(aggs map[rollKey]*rollAgg) {
+	if tx.staged == nil {
+		tx.staged = make(map[rollKey]*rollAgg, len(aggs))
+	}
+	for k, a := range aggs {
+		if s := tx.staged[k]; s != nil {
+			s.merge(a)
+		} else {
+			c := *a
+			tx.staged[k] = &c
+		}
+	}
+}
+
+// committed takes a committed transaction's sums into memory; if the
+// transaction flushed, what it flushed leaves memory. The caller still
+// holds the writer's turn, so no other transaction commits meanwhile.
+func (r *deferredRollups) committed(tx *Tx) {
+	if r == nil || !tx.settled && len(tx.staged) == 0 {
+		return
+	}
+	r.mu.Lock()
+	if tx.settled {
+		r.sums, r.n = map[pkAttr][]pendingRoll{}, 0
+		r.endSettleLocked()
+	}
+	for k, a := range tx.staged {
+		r.addLocked(k, a)
+	}
+	full := r.n >= rollupFlushSums
+	r.mu.Unlock()
+	if full {
+		select {
+		case r.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// aborted ends a flush that did not commit: memory keeps its sums.
+func (r *deferredRollups) aborted(tx *Tx) {
+	if r == nil || !tx.settled {
+		return
+	}
+	r.mu.Lock()
+	r.endSettleLocked()
+	r.mu.Unlock()
+}
+
+func (r *deferredRollups) endSettleLocked() {
+	r.settling = false
+	r.gen++
+	close(r.settled)
+}
+
+// settleRollups writes the sums in memory and the transaction's own to
+// the roll-up rows, and moves the watermark to the newest block: after
+// it, the rows hold every block's sums. A no-op unless sums are deferred.
+func (tx *Tx) settleRollups(ctx context.Context) error {
+	r := tx.db.rollups
+	if !r.deferring() {
+		return nil
+	}
+	all := map[rollKey]*rollAgg{}
+	if !tx.settled {
+		r.mu.Lock()
+		r.settling, r.settled = true, make(chan struct{})
+		r.gen++
+		for pa, list := range r.sums {
+			for _, p := range list {
+				a := p.agg
+				all[rollKey{seriesKey{pa.pk, pa.attr, p.dataset}, p.grain, p.bucket}] = &a
+			}
+		}
+		r.mu.Unlock()
+		tx.settled = true
+	}
+	for k, a := range tx.staged {
+		if s := all[k]; s != nil {
+			s.merge(a)
+		} else {
+			all[k] = a
+		}
+	}
+	tx.staged = nil
+	if err := tx.writeSettled(ctx, all); err != nil {
+		return err
+	}
+	if settleHook != nil {
+		settleHook()
+	}
+	return nil
+}
+
+// writeSettled adds sums to the rows, leaving out those of entities
+// deleted since (their blocks and roll-ups went with them), and moves the
+// watermark to the newest block.
+func (tx *Tx) writeSettled(ctx context.Context, aggs map[rollKey]*rollAgg) error {
+	if len(aggs) > 0 {
+		seen := map[int64]bool{}
+		var pks []int64
+		for k := range aggs {
+			if !seen[k.series.pk] {
+				seen[k.series.pk] = true
+				pks = append(pks, k.series.pk)
+			}
+		}
+		live, err := tx.liveEntities(ctx, pks)
+		if err != nil {
+			return err
+		}
+		for k := range aggs {
+			if !live[k.series.pk] {
+				delete(aggs, k)
+			}
+		}
+		if err := tx.upsertRollups(ctx, aggs); err != nil {
+			return err
+		}
+	}
+	return tx.markRollups(ctx)
+}
+
+// markRollups moves the watermark to the newest block.
+func (tx *Tx) markRollups(ctx context.Context) error {
+	if _, err := tx.ExecContext(ctx, `update rollup_watermark set block_id = (select coalesce(max(id), 0) from entity_blocks)`); err != nil {
+		return fmt.Errorf("roll-ups: %w", err)
+	}
+	return nil
+}
+
+// markAll moves the watermark after roll-ups written with their blocks,
+// on SQLite once it is migrated.
+func (r *deferredRollups) markAll(ctx context.Context, tx *Tx) error {
+	if r == nil || !r.marked.Load() {
+		return nil
+	}
+	return tx.markRollups(ctx)
+}
+
+// liveEntities returns which of pks are still stored.
+func (tx *Tx) liveEntities(ctx context.Context, pks []int64) (map[int64]bool, error) {
+	out := make(map[int64]bool, len(pks))
+	for start := 0; start < len(pks); start += chunkRows {
+		part := pks[start:min(start+chunkRows, len(pks))]
+		var b strings.Builder
+		args := make([]any, len(part))
+		b.WriteString(`select id from entities where id in (`)
+		for i, pk := range part {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("$" + strconv.Itoa(i+1))
+			args[i] = pk
+		}
+		b.WriteString(")")
+		rows, err := tx.QueryContext(ctx, b.String(), args...)
+		if err != nil {
+			return nil, fmt.Errorf("roll-ups: %w", err)
+		}
+		for rows.Next() {
+			var pk int64
+			if err := rows.Scan(&pk); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("roll-ups: %w", err)
+			}
+			out[pk] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("roll-ups: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// pending returns the sums in memory for one attribute of an entity,
+// waiting out a flush, and the generation for unchanged.
+func (r *deferredRollups) pending(ctx context.Context, pk int64, attr string) ([]pendingRoll, uint64, error) {
+	if !r.deferring() {
+		return nil, 0, nil
+	}
+	for {
+		r.mu.Lock()
+		if !r.settling {
+			list := append([]pendingRoll(nil), r.sums[pkAttr{pk, attr}]...)
+			gen := r.gen
+			r.mu.Unlock()
+			return list, gen, nil
+		}
+		wait := r.settled
+		r.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return nil, 0, ctx.Err()
+		}
+	}
+}
+
+// unchanged reports that no flush began since pending returned gen: the
+// rows read meanwhile and those sums do not overlap.
+func (r *deferredRollups) unchanged(gen uint64) bool {
+	if !r.deferring() {
+		return true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return !r.settling && r.gen == gen
+}
+
+// DeferRollups makes this process keep roll-up sums in memory and write
+// them every few seconds (SQLite; a no-op on PostgreSQL). It first adds
+// the blocks written after the last flush, which a crash may have left
+// out of the roll-ups. Call it after Migrate, before writing history;
+// only one process at a time may, which a lock file beside the database
+// ensures.
+func (d *DB) DeferRollups(ctx context.Context) error {
+	r := d.rollups
+	if r == nil || r.active.Load() {
+		return nil
+	}
+	f, err := lockFile(d.Path + ".rollups.lock")
+	if err != nil {
+		return err
+	}
+	var recovered int64
+	err = d.inTx(ctx, func(tx *Tx) error {
+		var mark int64
+		if err := tx.QueryRowContext(ctx, `select block_id from rollup_watermark`).Scan(&mark); err != nil {
+			return fmt.Errorf("roll-ups: %w", err)
+		}
+		rows, err := tx.QueryContext(ctx, `select entity_pk, attr, dataset_id, t_min, n, nnum, vsum, vmin, vmax
+			from entity_blocks where id > $1`, mark)
+		if err != nil {
+			return fmt.Errorf("roll-ups: %w", err)
+		}
+		aggs := map[rollKey]*rollAgg{}
+		for rows.Next() {
+			var s seriesKey
+			var tMin time.Time
+			var b rollAgg
+			var lo, hi sql.NullFloat64
+			if err := rows.Scan(&s.pk, &s.attr, &s.dataset, &tMin, &b.n, &b.nnum, &b.sum, &lo, &hi); err != nil {
+				rows.Close()
+				return fmt.Errorf("roll-ups: %w", err)
+			}
+			b.min, b.max = lo.Float64, hi.Float64
+			if !lo.Valid || !hi.Valid {
+				b.nnum, b.sum = 0, 0
+			}
+			recovered++
+			for _, g := range rollupGrains {
+				k := rollKey{s, g, truncUnix(tMin.UTC(), g).Unix()}
+				if a := aggs[k]; a != nil {
+					a.merge(&b)
+				} else {
+					c := b
+					aggs[k] = &c
+				}
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("roll-ups: %w", err)
+		}
+		return tx.writeSettled(ctx, aggs)
+	})
+	if err != nil {
+		f.Close()
+		return err
+	}
+	if recovered > 0 {
+		d.Log.Warn("roll-ups: added the history blocks written after the last flush (the previous process did not stop cleanly)", "blocks", recovered)
+	}
+	r.lock = f
+	r.active.Store(true)
+	r.wg.Add(1)
+	go r.run()
+	return nil
+}
+
+func (r *deferredRollups) run() {
+	defer r.wg.Done()
+	t := time.NewTicker(rollupFlushEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-r.kick:
+		case <-r.stop:
+			r.flush()
+			return
+		}
+		r.flush()
+	}
+}
+
+// flush writes the sums in memory, if any.
+func (r *deferredRollups) flush() {
+	r.mu.Lock()
+	empty := r.n == 0
+	r.mu.Unlock()
+	if empty {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := r.db.inTx(ctx, func(tx *Tx) error { return tx.settleRollups(ctx) }); err != nil {
+		r.db.Log.Warn("roll-ups: flush failed; the sums stay in memory and are tried again", "err", err)
+	}
+}
+
+// shutdown writes what is in memory and stops the flusher; call it after
+// the last write of history.
+func (r *deferredRollups) shutdown() {
+	if r == nil {
+		return
+	}
+	r.stopOnce.Do(func() { close(r.stop) })
+	r.wg.Wait()
+	if r.lock != nil {
+		r.lock.Close()
+	}
+}
+
+var errLocked = errors.New("another process keeps this database's roll-ups (is a cityops serve already running on it?)")

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cityops/cityops"
@@ -84,7 +85,7 @@ func (d *DB) DeleteDevice(ctx context.Context, key, id string) error {
 		d.auditDenied(ctx, "device.delete", "device:"+key+"/"+id, err)
 		return err
 	}
-	return d.inTx(ctx, func(tx *Tx) error {
+	err := d.inTx(ctx, func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, `delete from devices where key = $1 and device_id = $2`, key, id)
 		if err != nil {
 			return fmt.Errorf("delete device: %w", err)
@@ -94,6 +95,9 @@ func (d *DB) DeleteDevice(ctx context.Context, key, id string) error {
 		}
 		return tx.audit(ctx, "device.delete", "device:"+key+"/"+id, "")
 	})
+	// Whether or not it committed, the device is looked up again.
+	d.devices.forget(deviceKey{key, id})
+	return err
 }
 
 // Measure implements cityops.DeviceService: a batch of one. Unmapped
@@ -109,9 +113,10 @@ func (d *DB) Measure(ctx context.Context, key, id string, payload map[string]any
 // MeasureBatch implements cityops.DeviceService.
 //
 // The devices of the batch are looked up before the transaction, each
-// distinct one once, in one query per devicesPerQuery: at 500 messages a
-// batch that costs a few per cent of the write, so there is no cache to
-// go stale when another process sharing the database deletes a device.
+// distinct one once: from memory in the process that ingests into SQLite
+// (deviceCache), otherwise in one query per devicesPerQuery, so that no
+// cache goes stale when another process sharing a PostgreSQL database
+// deletes a device.
 // Inside the transaction each message is written under its own savepoint
 // (one bad message does not spoil the batch, whatever its error),
 // entities in id order (so that concurrent writers lock them in the same
@@ -238,10 +243,78 @@ type measuredDevice struct {
 // statement's cost grows with the square of their number.
 const devicesPerQuery = 100
 
-// findMeasuredDevices returns the devices of keys that exist, in one
-// query per service key and devicesPerQuery devices.
+// deviceCache keeps the devices MeasureBatch found, in the process that
+// ingests into SQLite (after DeferRollups): it is the only one that
+// writes devices, so deleting one here is the only change to follow.
+// PostgreSQL may have several processes, and looks every batch up.
+type deviceCache struct {
+	mu  sync.Mutex
+	m   map[deviceKey]measuredDevice
+	gen uint64 // changes when a device is forgotten
+}
+
+// get returns the cached devices among keys, the others, and the
+// generation for put.
+func (c *deviceCache) get(keys []deviceKey, out map[deviceKey]measuredDevice) (miss []deviceKey, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, k := range keys {
+		if dev, ok := c.m[k]; ok {
+			out[k] = dev
+		} else {
+			miss = append(miss, k)
+		}
+	}
+	return miss, c.gen
+}
+
+// put keeps devices read from the database, unless one was forgotten
+// since gen (the rows may be older than its deletion).
+func (c *deviceCache) put(found map[deviceKey]measuredDevice, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen {
+		return
+	}
+	if c.m == nil {
+		c.m = map[deviceKey]measuredDevice{}
+	}
+	for k, dev := range found {
+		c.m[k] = dev
+	}
+}
+
+func (c *deviceCache) forget(k deviceKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	delete(c.m, k)
+}
+
+// findMeasuredDevices returns the devices of keys that exist: from the
+// cache when this process ingests into SQLite, otherwise (and for those
+// not cached) in one query per service key and devicesPerQuery devices.
 func (d *DB) findMeasuredDevices(ctx context.Context, keys []deviceKey) (map[deviceKey]measuredDevice, error) {
 	out := make(map[deviceKey]measuredDevice, len(keys))
+	if !d.rollups.deferring() {
+		return out, d.queryMeasuredDevices(ctx, keys, out)
+	}
+	miss, gen := d.devices.get(keys, out)
+	if len(miss) == 0 {
+		return out, nil
+	}
+	found := make(map[deviceKey]measuredDevice, len(miss))
+	if err := d.queryMeasuredDevices(ctx, miss, found); err != nil {
+		return nil, err
+	}
+	d.devices.put(found, gen)
+	for k, dev := range found {
+		out[k] = dev
+	}
+	return out, nil
+}
+
+func (d *DB) queryMeasuredDevices(ctx context.Context, keys []deviceKey, out map[deviceKey]measuredDevice) error {
 	byKey := map[string][]string{}
 	var order []string
 	for _, k := range keys {
@@ -263,11 +336,11 @@ func (d *DB) findMeasuredDevices(ctx context.Context, keys []deviceKey) (map[dev
 				args = append(args, id)
 			}
 			if err := d.scanMeasuredDevices(ctx, out, q, args); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
-	return out, nil
+	return nil
 }
 
 func (d *DB) scanMeasuredDevices(ctx context.Context, out map[deviceKey]measuredDevice, q string, args []any) error {

@@ -213,3 +213,47 @@ func BenchmarkMeasureBatch(b *testing.B) {
 		}
 	}
 }
+
+// TestMeasureDeletedDevice: a device deleted after its messages were
+// taken (and, on SQLite, the device kept in memory) is refused at once,
+// and one created again under the same name is used with its new
+// mapping.
+func TestMeasureDeletedDevice(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
+		ctx := context.Background()
+		sys := cityops.NewContextWithActor(ctx, cityops.SystemActor())
+		dev := func(name string) *cityops.Device {
+			return &cityops.Device{ID: "aq-9", Key: "hue", EntityID: "urn:ngsi-ld:AirQualityObserved:aq-9", EntityType: aqType,
+				Attrs: []cityops.DeviceAttr{{ObjectID: "p", Name: name}}}
+		}
+		if err := db.CreateDevice(sys, dev(pm25)); err != nil {
+			t.Fatal(err)
+		}
+		at := time.Date(2026, 11, 28, 1, 0, 0, 0, time.UTC)
+		if err := db.Measure(ctx, "hue", "aq-9", map[string]any{"p": 5.0}, at); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.DeleteDevice(sys, "hue", "aq-9"); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Measure(ctx, "hue", "aq-9", map[string]any{"p": 6.0}, at.Add(time.Minute)); cityops.ErrorCode(err) != cityops.ENOTFOUND {
+			t.Fatalf("a message of the deleted device: %v, want not found", err)
+		}
+		if err := db.CreateDevice(sys, dev(no2)); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Measure(ctx, "hue", "aq-9", map[string]any{"p": 7.0}, at.Add(2*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		e, err := db.FindEntity(ctx, "", "urn:ngsi-ld:AirQualityObserved:aq-9")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := e.Attrs[no2]; len(got) != 1 || got[0]["value"] != 7.0 {
+			t.Errorf("after the device was created again with another mapping, %s = %v, want 7", no2, got)
+		}
+		if got := e.Attrs[pm25]; len(got) != 1 || got[0]["value"] != 5.0 {
+			t.Errorf("%s = %v, want the first message's 5 (the deleted device's second message refused)", pm25, got)
+		}
+	})
+}

@@ -77,6 +77,7 @@ func saveEntity(ctx context.Context, tx *Tx, row *entityRow) error {
 	}
 	minLat, minLon, maxLat, maxLon := bbox(row.e)
 	row.e.ModifiedAt = tx.now
+	tx.forgetEntity(row.e.Tenant, row.e.ID)
 	if _, err := tx.ExecContext(ctx, `update entities set attrs = $1, min_lat = $2, min_lon = $3, max_lat = $4, max_lon = $5,
 		modified_at = $6 where id = $7`, string(b), minLat, minLon, maxLat, maxLon, tx.now, row.pk); err != nil {
 		return fmt.Errorf("entity: %w", err)
@@ -130,6 +131,7 @@ func (d *DB) createEntity(ctx context.Context, tx *Tx, e *cityops.Entity) error 
 		return fmt.Errorf("entity: %w", err)
 	}
 	minLat, minLon, maxLat, maxLon := bbox(e)
+	tx.forgetEntity(e.Tenant, e.ID)
 	var pk int64
 	err = tx.QueryRowContext(ctx, `insert into entities (tenant, entity_id, type, attrs, min_lat, min_lon, max_lat, max_lon, created_at, modified_at)
 		values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) returning id`, e.Tenant, e.ID, e.Type, string(b), minLat, minLon, maxLat, maxLon, tx.now).Scan(&pk)
@@ -352,6 +354,7 @@ func (d *DB) DeleteEntity(ctx context.Context, tenant, id string) error {
 	return d.inTx(ctx, func(tx *Tx) error {
 		// The type goes to the listeners: subscriptions select by it.
 		var typ string
+		tx.forgetEntity(tenant, id)
 		err := tx.QueryRowContext(ctx, `delete from entities where tenant = $1 and entity_id = $2 returning type`, tenant, id).Scan(&typ)
 		if errors.Is(err, sql.ErrNoRows) {
 			return cityops.Errorf(cityops.ENOTFOUND, "entity %q not found", id)

@@ -180,3 +180,57 @@ func TestDeviceSilence(t *testing.T) {
 		}
 	})
 }
+
+// TestBatchAfterOtherWrites: batches that follow writes of the same
+// entity by other paths (append, delete of an attribute, deletion of the
+// entity) start from what those wrote, not from what an earlier batch
+// wrote (which SQLite's ingesting process keeps in memory).
+func TestBatchAfterOtherWrites(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
+		ctx := context.Background()
+		const id = "urn:ngsi-ld:AirQualityObserved:cache"
+		ingest := func(v float64, at string) {
+			t.Helper()
+			if errs, err := db.IngestEntities(ctx, "", []*cityops.Entity{station(id, v, at)}); err != nil || len(errs) > 0 {
+				t.Fatal(err, errs)
+			}
+		}
+		check := func(step string, pm float64, hasNO2 bool) *cityops.Entity {
+			t.Helper()
+			e, err := db.FindEntity(ctx, "", id)
+			if err != nil {
+				t.Fatal(step, err)
+			}
+			if got := e.Attrs[pm25][0]["value"]; got != pm {
+				t.Errorf("%s: pm25 = %v, want %v", step, got, pm)
+			}
+			if _, ok := e.Attrs[no2]; ok != hasNO2 {
+				t.Errorf("%s: has no2 = %v, want %v", step, ok, hasNO2)
+			}
+			return e
+		}
+		ingest(1, "2026-01-01T00:00:00Z")
+		if _, err := db.AppendAttrs(ctx, "", id, map[string][]cityops.Attr{no2: {prop(2.0, "2026-01-01T00:00:30Z")}}, false); err != nil {
+			t.Fatal(err)
+		}
+		ingest(3, "2026-01-01T00:01:00Z")
+		check("a batch after an append", 3, true)
+		if err := db.DeleteAttr(ctx, "", id, no2, "", true); err != nil {
+			t.Fatal(err)
+		}
+		ingest(4, "2026-01-01T00:02:00Z")
+		first := check("a batch after deleting an attribute", 4, false)
+		if err := db.DeleteEntity(ctx, "", id); err != nil {
+			t.Fatal(err)
+		}
+		db.Now = func() time.Time { return first.CreatedAt.Add(time.Hour) }
+		ingest(5, "2026-01-01T00:03:00Z")
+		again := check("a batch after deleting the entity", 5, false)
+		if !again.CreatedAt.After(first.CreatedAt) {
+			t.Errorf("the entity written after its deletion was created at %v, not after the first (%v)", again.CreatedAt, first.CreatedAt)
+		}
+		if n := len(again.Attrs); n != 2 {
+			t.Errorf("the entity written after its deletion has %d attributes, want pm25 and location: %v", n, again.Attrs)
+		}
+	})
+}

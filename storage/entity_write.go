@@ -262,6 +262,7 @@ func (d *DB) upsertBatchOnce(ctx context.Context, tx *Tx, tenant string, list []
 	}
 	var instances []instance
 	var again []*cityops.Entity
+	var written []*entityRow
 	for _, p := range order {
 		if len(p.adds) == 0 {
 			continue
@@ -271,6 +272,7 @@ func (d *DB) upsertBatchOnce(ctx context.Context, tx *Tx, tenant string, list []
 			continue
 		}
 		p.row.e.ModifiedAt = tx.now
+		written = append(written, p.row)
 		for _, e := range p.adds {
 			for name, l := range e.Attrs {
 				for _, a := range l {
@@ -301,6 +303,7 @@ func (d *DB) upsertBatchOnce(ctx context.Context, tx *Tx, tenant string, list []
 			tx.changes[len(tx.changes)-1].Writes = p.adds
 		}
 	}
+	tx.cacheEntities(written)
 	return again, tx.writeHistory(ctx, instances)
 }
 
@@ -378,6 +381,11 @@ func mergeNewest(old, add []cityops.Attr, newest bool) []cityops.Attr {
 // entities among ids. Their ModifiedAt is left zero: the batch sets it.
 func (d *DB) loadEntities(ctx context.Context, tx *Tx, tenant string, ids []string) (map[string]*entityRow, error) {
 	out := make(map[string]*entityRow, len(ids))
+	if d.rollups.deferring() {
+		if ids = d.entities.get(tenant, ids, out); len(ids) == 0 {
+			return out, nil
+		}
+	}
 	step := chunkRows
 	if d.dialect == SQLite {
 		step = sqliteStmtRows

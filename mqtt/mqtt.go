@@ -83,6 +83,12 @@ type Ingest struct {
 	// MaxWait is how long a message may wait for room in a full queue
 	// before it is dropped (DefaultMaxWait); see offer.
 	MaxWait time.Duration
+	// Written, when set, is called after each batch is written and
+	// before the writer takes the next: serve waits there, briefly, for
+	// the alarm engine to evaluate the batch and write its alarms, which
+	// would otherwise wait for the single SQLite writer behind the next
+	// batch.
+	Written func()
 
 	// Counters, for metrics and tests. Accepted messages are stored;
 	// rejected ones were wrong (topic, payload, unknown device, nothing
@@ -346,6 +352,9 @@ func (in *Ingest) write(queue chan cityops.Measurement) {
 func (in *Ingest) flush(batch []cityops.Measurement) {
 	if len(batch) == 0 {
 		return
+	}
+	if in.Written != nil {
+		defer in.Written()
 	}
 	var errs []error
 	var err error

@@ -61,6 +61,9 @@ type Measurement struct {
 	Key, DeviceID string
 	Payload       map[string]any
 	At            time.Time
+	// Previewed: the listeners of previews (the alarm engine) have seen
+	// it as it arrived, before it was written (storage.DB.PreviewMeasurement).
+	Previewed bool
 }
 
 // DeviceService registers devices and takes their measurements.

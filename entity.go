@@ -385,6 +385,10 @@ type EntityChange struct {
 	Created bool
 	Deleted bool
 	At      time.Time
+	// Previewed: every write of it was shown to the listeners of previews
+	// as it arrived (measurements, storage.DB.PreviewMeasurement), so
+	// those (the alarm engine) skip it now.
+	Previewed bool
 }
 
 // EntityListener receives committed changes. It is called on the writer's

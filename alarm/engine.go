@@ -156,8 +156,8 @@ func (e *Engine) Listen(changes []cityops.EntityChange) {
 	e.qmu.Lock()
 	for i := range changes {
 		c := &changes[i]
-		if types != nil && !(*types)[c.Type] {
-			continue
+		if types != nil && !(*types)[c.Type] || c.Previewed {
+			continue // not watched, or evaluated as it arrived
 		}
 		if len(e.queue) >= e.limit {
 			dropped++
@@ -397,21 +397,27 @@ func (e *Engine) writeLoop(ctx context.Context, stop <-chan struct{}) {
 			}
 			continue
 		}
+		// Everything waiting goes in one go (a transaction on SQLite,
+		// which waits for the single writer): readings evaluated as they
+		// arrive leave a mark each, and writing the transitions mark by
+		// mark made them wait for the writer once per mark.
 		var run []output
+		var mark uint64
 		for _, w := range ws {
-			if !w.mark {
+			if w.mark {
+				mark = w.seq
+			} else {
 				run = append(run, w.out)
-				continue
 			}
-			e.writeAll(wctx, stop, run)
-			run = run[:0]
+		}
+		e.writeAll(wctx, stop, run)
+		if mark > 0 {
 			e.wmu.Lock()
-			e.written = w.seq
+			e.written = mark
 			close(e.progress)
 			e.progress = make(chan struct{})
 			e.wmu.Unlock()
 		}
-		e.writeAll(wctx, stop, run)
 	}
 }
 

@@ -334,3 +334,90 @@ type failing struct{ recorder }
 func (*failing) AlarmRules(ctx context.Context) ([]*cityops.AlarmRule, error) {
 	return nil, errors.New("no database")
 }
+
+// TestPreviewedSkipped: a reading evaluated as it arrived (a preview) is
+// not evaluated again when its write is committed (marked Previewed);
+// and evaluating one twice, as a batch mixing previewed and other
+// readings does, changes nothing.
+func TestPreviewedSkipped(t *testing.T) {
+	store := &recorder{rules: []*cityops.AlarmRule{riverRule()}}
+	e := start(t, store, Options{})
+	high := readings(gauge1, 0, 3.6)
+	e.Listen(high) // the preview
+	committed := append([]cityops.EntityChange(nil), high...)
+	committed[0].Previewed = true
+	e.Listen(committed)
+	e.Listen(high) // committed again, unmarked: the same reading
+	low := readings(gauge1, 1, 3.2)
+	e.Listen(low)
+	flush(t, e)
+	got := strings.Join(store.take(), "\n")
+	want := "raise river-high " + gauge1 + " 3.6\nend river-high " + gauge1 + " 3.2"
+	if got != want {
+		t.Errorf("calls:\n%s\nwant:\n%s", got, want)
+	}
+	if st := e.Stats(); st.Changes != 3 {
+		t.Errorf("%d changes evaluated, want 3 (the marked one skipped)", st.Changes)
+	}
+}
+
+// batchRecorder is a recorder that also takes transitions in batches,
+// as storage.DB does; every call (a batch, or a transition on its own)
+// is one round trip, which takes trip.
+type batchRecorder struct {
+	recorder
+	trip  time.Duration
+	trips int
+}
+
+func (s *batchRecorder) roundTrip() {
+	time.Sleep(s.trip)
+	s.mu.Lock()
+	s.trips++
+	s.mu.Unlock()
+}
+
+func (s *batchRecorder) RaiseAlarm(ctx context.Context, in *cityops.AlarmRaise) (*cityops.Alarm, error) {
+	s.roundTrip()
+	return s.recorder.RaiseAlarm(ctx, in)
+}
+
+func (s *batchRecorder) EndAlarmCondition(ctx context.Context, rule, tenant, entityID string, value float64) (*cityops.Alarm, error) {
+	s.roundTrip()
+	return s.recorder.EndAlarmCondition(ctx, rule, tenant, entityID, value)
+}
+
+func (s *batchRecorder) ApplyAlarmTransitions(ctx context.Context, ts []cityops.AlarmTransition) ([]error, error) {
+	s.roundTrip()
+	errs := make([]error, len(ts))
+	for i, tr := range ts {
+		if tr.Raise != nil {
+			_, errs[i] = s.recorder.RaiseAlarm(ctx, tr.Raise)
+		} else {
+			_, errs[i] = s.recorder.EndAlarmCondition(ctx, tr.End.Rule, tr.End.Tenant, tr.End.EntityID, tr.End.Value)
+		}
+	}
+	return errs, nil
+}
+
+// TestTransitionsWrittenTogether: transitions of readings listened to
+// one at a time (as previews arrive) while the store is busy are written
+// together in the next round trip, not one round trip each.
+func TestTransitionsWrittenTogether(t *testing.T) {
+	store := &batchRecorder{recorder: recorder{rules: []*cityops.AlarmRule{riverRule()}}, trip: 30 * time.Millisecond}
+	e := start(t, store, Options{})
+	vs := []float64{3.6, 3.2, 3.7, 3.1, 3.8, 3.0, 3.9, 3.2, 3.6, 3.1}
+	for _, c := range readings(gauge1, 0, vs...) {
+		e.Listen([]cityops.EntityChange{c})
+		time.Sleep(time.Millisecond) // each evaluated on its own
+	}
+	flush(t, e)
+	if n := len(store.take()); n != len(vs) {
+		t.Fatalf("%d transitions written, want %d", n, len(vs))
+	}
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	if store.trips > 3 {
+		t.Errorf("%d round trips to the store for %d transitions listened to one at a time; want them written together", store.trips, len(vs))
+	}
+}

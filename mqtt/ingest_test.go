@@ -151,3 +151,51 @@ func TestLimiter(t *testing.T) {
 		t.Fatalf("after %s: %v, held %d; want true, 5", logEvery, ok, held)
 	}
 }
+
+// TestIngestPreview: with Preview set to the database's, a message of a
+// device already written reaches the preview listeners before it is
+// written, and its write is then marked previewed for the listeners of
+// committed changes.
+func TestIngestPreview(t *testing.T) {
+	db := storagetest.Open(t, storage.SQLite)
+	ctx := context.Background()
+	sys := cityops.NewContextWithActor(ctx, cityops.SystemActor())
+	if err := db.CreateDevice(sys, &cityops.Device{ID: "d", Key: "k", EntityID: "urn:ngsi-ld:Thing:d", EntityType: "Thing",
+		Attrs: []cityops.DeviceAttr{{ObjectID: "v", Name: "value"}}}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var previewed []float64
+	var committed []bool
+	db.OnMeasurePreview(func(cs []cityops.EntityChange) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range cs {
+			v, _ := c.Entity.Attrs["value"][0].Number()
+			previewed = append(previewed, v)
+		}
+	})
+	db.OnEntityChange(func(cs []cityops.EntityChange) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range cs {
+			committed = append(committed, c.Previewed)
+		}
+	})
+	in := &Ingest{Devices: db, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Preview: db.PreviewMeasurement, BatchSize: 1, BatchWait: time.Millisecond}
+	if err := in.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	in.receive("/k/d/attrs", []byte(`{"v": 1}`)) // device and entity not yet in memory
+	deadline := time.Now().Add(5 * time.Second)
+	for in.Accepted.Load() < 1 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	in.receive("/k/d/attrs", []byte(`{"v": 2}`))
+	in.Stop()
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(previewed) != "[2]" || fmt.Sprint(committed) != "[false true]" {
+		t.Errorf("previewed %v, committed changes previewed %v; want [2] and [false true]", previewed, committed)
+	}
+}

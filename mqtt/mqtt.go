@@ -83,12 +83,11 @@ type Ingest struct {
 	// MaxWait is how long a message may wait for room in a full queue
 	// before it is dropped (DefaultMaxWait); see offer.
 	MaxWait time.Duration
-	// Written, when set, is called after each batch is written and
-	// before the writer takes the next: serve waits there, briefly, for
-	// the alarm engine to evaluate the batch and write its alarms, which
-	// would otherwise wait for the single SQLite writer behind the next
-	// batch.
-	Written func()
+	// Preview, when set, is shown each well-formed message before it is
+	// queued (serve: storage.DB.PreviewMeasurement, which hands it to the
+	// alarm engine), so that an alarm need not wait for the message's
+	// batch to be written.
+	Preview func(*cityops.Measurement)
 
 	// Counters, for metrics and tests. Accepted messages are stored;
 	// rejected ones were wrong (topic, payload, unknown device, nothing
@@ -254,6 +253,9 @@ func (in *Ingest) receive(topic string, payload []byte) {
 		in.reject(topic, err)
 		return
 	}
+	if in.Preview != nil {
+		in.Preview(&m)
+	}
 	in.offer(topic, m)
 }
 
@@ -352,9 +354,6 @@ func (in *Ingest) write(queue chan cityops.Measurement) {
 func (in *Ingest) flush(batch []cityops.Measurement) {
 	if len(batch) == 0 {
 		return
-	}
-	if in.Written != nil {
-		defer in.Written()
 	}
 	var errs []error
 	var err error

@@ -94,6 +94,8 @@ type DB struct {
 
 	listenMu  sync.Mutex
 	listeners []cityops.EntityListener
+	// previewers are told of measurements before they are written.
+	previewers []cityops.EntityListener
 	// alarmListeners are told of committed alarm changes.
 	alarmListeners   []func(cityops.AlarmChange)
 	warningListeners []func(*cityops.Warning)

@@ -110,6 +110,55 @@ func (d *DB) Measure(ctx context.Context, key, id string, payload map[string]any
 	return errs[0]
 }
 
+// OnMeasurePreview adds a listener told of measurements as they arrive,
+// before they are written (PreviewMeasurement): the alarm engine, so
+// that an alarm does not wait for its reading's batch to be written.
+func (d *DB) OnMeasurePreview(f cityops.EntityListener) {
+	d.listenMu.Lock()
+	defer d.listenMu.Unlock()
+	d.previewers = append(d.previewers, f)
+}
+
+// PreviewMeasurement tells the preview listeners of a measurement before
+// it is written, as the change its write will make, and sets
+// m.Previewed; MeasureBatch then marks its entity's change Previewed when
+// every measurement of it was. It does so only in the process that
+// ingests into SQLite and only when the device and its entity are in
+// memory (after their first batch), so it reads nothing; otherwise the
+// listeners hear of the measurement when it is committed, as any other
+// listener. A previewed measurement whose write then fails has still
+// been seen: an alarm may stand for a reading that was not stored.
+func (d *DB) PreviewMeasurement(m *cityops.Measurement) {
+	d.listenMu.Lock()
+	ls := d.previewers
+	d.listenMu.Unlock()
+	if len(ls) == 0 || !d.rollups.deferring() {
+		return
+	}
+	dev, ok := d.devices.peek(deviceKey{m.Key, m.DeviceID})
+	if !ok {
+		return
+	}
+	e, err := measuredEntity(dev.Device, *m)
+	if err != nil {
+		return
+	}
+	full, ok := d.entities.preview(e)
+	if !ok {
+		return
+	}
+	names := make([]string, 0, len(e.Attrs))
+	for name := range e.Attrs {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	change := []cityops.EntityChange{{Tenant: e.Tenant, ID: e.ID, Type: e.Type, Entity: full, Attrs: names, At: d.Now().UTC()}}
+	for _, f := range ls {
+		f(change)
+	}
+	m.Previewed = true
+}
+
 // MeasureBatch implements cityops.DeviceService.
 //
 // The devices of the batch are looked up before the transaction, each
@@ -163,9 +212,10 @@ func (d *DB) MeasureBatch(ctx context.Context, list []cityops.Measurement) ([]er
 	// representation, and a tenant's entities one set-wise write
 	// (upsertBatch): no savepoints, as nothing it refuses is written.
 	type merged struct {
-		e    *cityops.Entity
-		msgs []int // indexes in list
-		devs []int64
+		e         *cityops.Entity
+		msgs      []int // indexes in list
+		devs      []int64
+		previewed int // of msgs
 	}
 	byTenant := map[string]map[string]*merged{}
 	var tenants []string
@@ -189,6 +239,9 @@ func (d *DB) MeasureBatch(ctx context.Context, list []cityops.Measurement) ([]er
 			m.e.Attrs[name] = append(m.e.Attrs[name], l...)
 		}
 		m.msgs, m.devs = append(m.msgs, w.i), append(m.devs, w.devPK)
+		if list[w.i].Previewed {
+			m.previewed++
+		}
 	}
 	err = d.inTx(ctx, func(tx *Tx) error {
 		heard := map[int64]bool{}
@@ -202,8 +255,15 @@ func (d *DB) MeasureBatch(ctx context.Context, list []cityops.Measurement) ([]er
 			}
 			sort.Slice(batch, func(i, j int) bool { return batch[i].ID < batch[j].ID })
 			refused := map[*cityops.Entity]error{}
+			first := len(tx.changes)
 			if err := d.upsertBatch(ctx, tx, t, batch, false, true, refused); err != nil {
 				return err
+			}
+			for i := first; i < len(tx.changes); i++ {
+				c := &tx.changes[i]
+				if m := byTenant[t][c.ID]; m != nil && m.previewed == len(m.msgs) {
+					c.Previewed = true
+				}
 			}
 			for _, e := range batch {
 				m := byEntity[e]
@@ -282,6 +342,13 @@ func (c *deviceCache) put(found map[deviceKey]measuredDevice, gen uint64) {
 	for k, dev := range found {
 		c.m[k] = dev
 	}
+}
+
+func (c *deviceCache) peek(k deviceKey) (measuredDevice, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	dev, ok := c.m[k]
+	return dev, ok
 }
 
 func (c *deviceCache) forget(k deviceKey) {

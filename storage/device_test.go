@@ -257,3 +257,68 @@ func TestMeasureDeletedDevice(t *testing.T) {
 		}
 	})
 }
+
+// TestPreviewMeasurement: in the process that ingests into SQLite, a
+// measurement of a device and entity already written once is shown to
+// the preview listeners before it is written, as the change its write
+// makes, and its committed change is then marked previewed; a device not
+// yet in memory, and PostgreSQL, are not previewed.
+func TestPreviewMeasurement(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, db *storage.DB) {
+		ctx := context.Background()
+		sys := cityops.NewContextWithActor(ctx, cityops.SystemActor())
+		for _, id := range []string{"aq-p", "aq-q"} {
+			if err := db.CreateDevice(sys, &cityops.Device{ID: id, Key: "hue", EntityID: "urn:ngsi-ld:AirQualityObserved:" + id, EntityType: aqType,
+				Attrs: []cityops.DeviceAttr{{ObjectID: "p", Name: pm25}, {ObjectID: "n", Name: no2}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var previews, committed []cityops.EntityChange
+		db.OnMeasurePreview(func(l []cityops.EntityChange) { previews = append(previews, l...) })
+		db.OnEntityChange(func(l []cityops.EntityChange) { committed = append(committed, l...) })
+		at := time.Date(2026, 11, 28, 3, 0, 0, 0, time.UTC)
+		first := cityops.Measurement{Key: "hue", DeviceID: "aq-p", Payload: map[string]any{"p": 10.0, "n": 3.0}, At: at}
+		db.PreviewMeasurement(&first)
+		if first.Previewed || len(previews) != 0 {
+			t.Fatalf("the first message of a device was previewed (%v, %d previews): nothing of it is in memory yet", first.Previewed, len(previews))
+		}
+		if _, err := db.MeasureBatch(ctx, []cityops.Measurement{first}); err != nil {
+			t.Fatal(err)
+		}
+		next := cityops.Measurement{Key: "hue", DeviceID: "aq-p", Payload: map[string]any{"p": 20.0}, At: at.Add(time.Minute)}
+		other := cityops.Measurement{Key: "hue", DeviceID: "aq-q", Payload: map[string]any{"p": 1.0}, At: at.Add(time.Minute)}
+		db.PreviewMeasurement(&next)
+		db.PreviewMeasurement(&other)
+		if db.Dialect() == storage.Postgres {
+			if next.Previewed || len(previews) != 0 {
+				t.Fatalf("PostgreSQL previewed a measurement")
+			}
+			return
+		}
+		if !next.Previewed || other.Previewed || len(previews) != 1 {
+			t.Fatalf("previewed: next %v, other (device never written) %v, %d previews; want true, false, 1", next.Previewed, other.Previewed, len(previews))
+		}
+		p := previews[0]
+		if p.ID != "urn:ngsi-ld:AirQualityObserved:aq-p" || fmt.Sprint(p.Attrs) != "["+pm25+"]" {
+			t.Errorf("preview of %s writing %v", p.ID, p.Attrs)
+		}
+		// The entity as the write leaves it: the new pm25, the stored no2.
+		if v, _ := p.Entity.Attrs[pm25][0].Number(); v != 20 {
+			t.Errorf("preview pm25 = %v, want 20", p.Entity.Attrs[pm25])
+		}
+		if v, _ := p.Entity.Attrs[no2][0].Number(); v != 3 {
+			t.Errorf("preview no2 = %v, want the stored 3", p.Entity.Attrs[no2])
+		}
+		committed = nil
+		if _, err := db.MeasureBatch(ctx, []cityops.Measurement{next, other}); err != nil {
+			t.Fatal(err)
+		}
+		flags := map[string]bool{}
+		for _, c := range committed {
+			flags[c.ID] = c.Previewed
+		}
+		if !flags["urn:ngsi-ld:AirQualityObserved:aq-p"] || flags["urn:ngsi-ld:AirQualityObserved:aq-q"] || len(flags) != 2 {
+			t.Errorf("committed changes previewed: %v; want aq-p only", flags)
+		}
+	})
+}

@@ -71,6 +71,23 @@ func (c *entityCache) put(rows []*entityRow) {
 	}
 }
 
+// preview returns the entity as writing e would leave it (e's instances
+// over the cached ones, the newest observed kept), if it is cached with
+// e's type.
+func (c *entityCache) preview(e *cityops.Entity) (*cityops.Entity, bool) {
+	c.mu.Lock()
+	ce, ok := c.m[cacheKey{e.Tenant, e.ID}]
+	c.mu.Unlock()
+	if !ok || ce.typ != e.Type {
+		return nil, false
+	}
+	full := &cityops.Entity{ID: e.ID, Type: e.Type, Tenant: e.Tenant, CreatedAt: ce.created, Attrs: copyAttrs(ce.attrs)}
+	for name, l := range e.Attrs {
+		full.Attrs[name] = mergeNewest(full.Attrs[name], l, true)
+	}
+	return full, true
+}
+
 // forget drops an entity written other than by a batch.
 func (c *entityCache) forget(tenant, id string) {
 	c.mu.Lock()

@@ -314,6 +314,7 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 		return err == nil && ok
 	}})
 	db.OnEntityChange(engine.Listen)
+	db.OnMeasurePreview(engine.Listen)
 	registerAlarmMetrics(reg, engine)
 	srv, err := cityhttp.NewServer(cityhttp.Services{
 		Areas: db, Sectors: db, Agencies: db, Categories: db, Users: db, Auth: db, Ping: db.Ping,
@@ -354,16 +355,10 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 		in := &mqtt.Ingest{Broker: *mqttURL, ClientID: "cityops-" + auth.NewToken(6), Connections: *mqttConns, Devices: db, Log: log}
 		if db.Dialect() == storage.Postgres {
 			in.Writers = 4 // PostgreSQL commits in parallel; SQLite has one writer
-		} else {
-			// A batch's alarms are written before the next batch takes
-			// SQLite's writer (within alarmSettle): otherwise each alarm
-			// waited for a whole batch more to reach the screens.
-			in.Written = func() {
-				ctx, cancel := context.WithTimeout(bg, alarmSettle)
-				defer cancel()
-				engine.Flush(ctx)
-			}
 		}
+		// The alarm engine sees each reading as it arrives (SQLite:
+		// storage.DB.PreviewMeasurement), not once its batch is written.
+		in.Preview = db.PreviewMeasurement
 		if err := in.Start(bg); err != nil {
 			stopBG()
 			return fail(env.Stderr, exitError, err)
@@ -630,7 +625,3 @@ func registerAlarmMetrics(reg *prometheus.Registry, e *alarm.Engine) {
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cityops_alarm_write_queue_depth",
 		Help: "Alarm transitions waiting to be written to the database."}, func() float64 { return float64(e.Stats().Writing) }))
 }
-
-// alarmSettle bounds how long MQTT ingestion waits after a batch for the
-// alarm engine to evaluate it and write its alarms (SQLite).
-const alarmSettle = 200 * time.Millisecond

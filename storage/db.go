@@ -297,6 +297,10 @@ type Tx struct {
 	// it wrote those in memory to the rows (rollup_defer.go).
 	staged  map[rollKey]*rollAgg
 	settled bool
+	// firstBlock is the first history block it wrote (on SQLite, when
+	// sums wait in memory); flushed, the sums in memory it wrote.
+	firstBlock int64
+	flushed    map[pkAttr]bool
 	// cached are entity states for the cache once it commits.
 	cached []*entityRow
 }
@@ -424,7 +428,7 @@ func (tx *Tx) Commit() error {
 	} else {
 		tx.db.rollups.aborted(tx)
 	}
-	tx.staged, tx.settled, tx.cached = nil, false, nil
+	tx.staged, tx.settled, tx.cached, tx.flushed = nil, false, nil, nil
 	tx.unlock()
 	if err == nil && tx.db.checkpoints != nil {
 		tx.db.checkpoints.committed()
@@ -437,7 +441,7 @@ func (tx *Tx) Commit() error {
 func (tx *Tx) Rollback() error {
 	err := tx.Tx.Rollback()
 	tx.db.rollups.aborted(tx)
-	tx.staged, tx.settled, tx.cached = nil, false, nil
+	tx.staged, tx.settled, tx.cached, tx.flushed = nil, false, nil, nil
 	tx.unlock()
 	return err
 }

@@ -65,6 +65,13 @@ func (tx *Tx) writeBlocks(ctx context.Context, list []instance) error {
 		}
 		return a.at.Before(b.at)
 	})
+	if tx.db.rollups.deferring() && tx.firstBlock == 0 {
+		// The sums in memory remember the oldest block they hold (the
+		// blocks of one transaction are numbered one after another).
+		if err := tx.QueryRowContext(ctx, `select coalesce(max(id), 0) + 1 from entity_blocks`).Scan(&tx.firstBlock); err != nil {
+			return fmt.Errorf("history: %w", err)
+		}
+	}
 	const cols = 11
 	var args []any
 	for start := 0; start < len(list); {
@@ -110,6 +117,9 @@ type rollAgg struct {
 	n, nnum  int64
 	sum      float64
 	min, max float64
+	// mark is the newest block whose sums the row will then hold (0: not
+	// tracked; rollup_defer.go).
+	mark int64
 }
 
 func (a *rollAgg) add(in *instance) {
@@ -129,6 +139,7 @@ func (a *rollAgg) add(in *instance) {
 
 // merge adds the sums of b.
 func (a *rollAgg) merge(b *rollAgg) {
+	a.mark = max(a.mark, b.mark)
 	a.n += b.n
 	if b.nnum == 0 {
 		return
@@ -204,13 +215,15 @@ func (tx *Tx) upsertRollups(ctx context.Context, aggs map[rollKey]*rollAgg) erro
 	merge := ` on conflict (entity_pk, attr, grain, bucket, dataset_id) do update set n = entity_rollups.n + excluded.n,
 		nnum = entity_rollups.nnum + excluded.nnum, vsum = entity_rollups.vsum + excluded.vsum, `
 	if tx.db.dialect == Postgres {
-		merge += `vmin = least(entity_rollups.vmin, excluded.vmin), vmax = greatest(entity_rollups.vmax, excluded.vmax)`
+		merge += `vmin = least(entity_rollups.vmin, excluded.vmin), vmax = greatest(entity_rollups.vmax, excluded.vmax),
+		mark = greatest(entity_rollups.mark, excluded.mark)`
 	} else {
 		// SQLite's two-argument min and max are NULL if either is.
 		merge += `vmin = coalesce(min(entity_rollups.vmin, excluded.vmin), entity_rollups.vmin, excluded.vmin),
-		vmax = coalesce(max(entity_rollups.vmax, excluded.vmax), entity_rollups.vmax, excluded.vmax)`
+		vmax = coalesce(max(entity_rollups.vmax, excluded.vmax), entity_rollups.vmax, excluded.vmax),
+		mark = max(entity_rollups.mark, excluded.mark)`
 	}
-	const cols = 10
+	const cols = 11
 	args := make([]any, 0, min(len(keys), chunkRows)*cols)
 	for start := 0; start < len(keys); {
 		part := keys[start : start+tx.db.stmtRows(len(keys)-start)]
@@ -219,9 +232,9 @@ func (tx *Tx) upsertRollups(ctx context.Context, aggs map[rollKey]*rollAgg) erro
 		for _, k := range part {
 			a := aggs[k]
 			lo, hi := a.bounds()
-			args = append(args, k.series.pk, k.series.attr, k.series.dataset, int64(k.grain/time.Second), time.Unix(k.bucket, 0).UTC(), a.n, a.nnum, a.sum, lo, hi)
+			args = append(args, k.series.pk, k.series.attr, k.series.dataset, int64(k.grain/time.Second), time.Unix(k.bucket, 0).UTC(), a.n, a.nnum, a.sum, lo, hi, a.mark)
 		}
-		q := tx.db.multiRow(`insert into entity_rollups (entity_pk, attr, dataset_id, grain, bucket, n, nnum, vsum, vmin, vmax) values `, cols, len(part), merge)
+		q := tx.db.multiRow(`insert into entity_rollups (entity_pk, attr, dataset_id, grain, bucket, n, nnum, vsum, vmin, vmax, mark) values `, cols, len(part), merge)
 		if _, err := tx.exec(ctx, q, args...); err != nil {
 			return fmt.Errorf("roll-ups: %w", err)
 		}

@@ -23,10 +23,16 @@ import (
 // transaction of its own in the writer's turn: a series written in every
 // batch costs two roll-up writes a flush instead of two a batch.
 //
-// Nothing is lost in a crash: the blocks hold the same sums, and
-// rollup_watermark names the last block whose sums the rows hold.
-// DeferRollups first adds the blocks above it to the rows; every flush
-// moves it to the newest block.
+// A flush goes a part at a time (rollupFlushPart sums, each part a
+// transaction of its own), so that other writers (a report, an alarm)
+// wait for one part, not for all of a large city's sums.
+//
+// Nothing is lost in a crash: the blocks hold the same sums. Every block
+// up to rollup_watermark is in the rows; each row also names the newest
+// block of its series and bucket it holds (mark, written with the sums).
+// DeferRollups first adds to each row the blocks above the watermark and
+// above its mark; each part of a flush moves the watermark to just below
+// the oldest block whose sums are still in memory.
 //
 // Aggregate adds the sums in memory to the rows it reads. A flush moves
 // sums from memory to rows, so a reader that overlapped one reads again
@@ -43,6 +49,10 @@ import (
 // rollupFlushEvery is how often the sums in memory are written;
 // rollupFlushSums writes them sooner when there are that many.
 const rollupFlushSums = 200_000
+
+// rollupFlushPart is how many sums one part of a flush writes (about
+// 40 ms on the project's machine).
+const rollupFlushPart = 4096
 
 var rollupFlushEvery = 5 * time.Second // tests lengthen it
 
@@ -62,6 +72,7 @@ type pendingRoll struct {
 	grain   time.Duration
 	bucket  int64 // Unix seconds
 	agg     rollAgg
+	first   int64 // the oldest block whose sums it holds
 }
 
 type deferredRollups struct {
@@ -93,17 +104,18 @@ func newDeferredRollups(d *DB) *deferredRollups {
 // deferring reports whether roll-up sums wait in memory.
 func (r *deferredRollups) deferring() bool { return r != nil && r.active.Load() }
 
-func (r *deferredRollups) addLocked(k rollKey, a *rollAgg) {
+func (r *deferredRollups) addLocked(k rollKey, a *rollAgg, first int64) {
 	pa := pkAttr{k.series.pk, k.series.attr}
 	list := r.sums[pa]
 	for i := range list {
 		p := &list[i]
 		if p.dataset == k.series.dataset && p.grain == k.grain && p.bucket == k.bucket {
 			p.agg.merge(a)
+			p.first = min(p.first, first)
 			return
 		}
 	}
-	r.sums[pa] = append(list, pendingRoll{dataset: k.series.dataset, grain: k.grain, bucket: k.bucket, agg: *a})
+	r.sums[pa] = append(list, pendingRoll{dataset: k.series.dataset, grain: k.grain, bucket: k.bucket, agg: *a, first: first})
 	r.n++
 }
 
@@ -131,11 +143,14 @@ func (r *deferredRollups) committed(tx *Tx) {
 	}
 	r.mu.Lock()
 	if tx.settled {
-		r.sums, r.n = map[pkAttr][]pendingRoll{}, 0
+		for pa := range tx.flushed {
+			r.n -= len(r.sums[pa])
+			delete(r.sums, pa)
+		}
 		r.endSettleLocked()
 	}
 	for k, a := range tx.staged {
-		r.addLocked(k, a)
+		r.addLocked(k, a, tx.firstBlock)
 	}
 	full := r.n >= rollupFlushSums
 	r.mu.Unlock()
@@ -163,38 +178,82 @@ func (r *deferredRollups) endSettleLocked() {
 	close(r.settled)
 }
 
-// settleRollups writes the sums in memory and the transaction's own to
-// the roll-up rows, and moves the watermark to the newest block: after
-// it, the rows hold every block's sums. A no-op unless sums are deferred.
-func (tx *Tx) settleRollups(ctx context.Context) error {
+// settleRollups writes every sum in memory and the transaction's own to
+// the roll-up rows: after it the rows hold every block's sums, and the
+// watermark is the newest block. A no-op unless sums are deferred.
+func (tx *Tx) settleRollups(ctx context.Context) error { return tx.flushRollups(ctx, 0) }
+
+// flushRollups writes the sums in memory of about limit roll-ups (0: all,
+// with the transaction's own), whole attributes at a time, and moves the
+// watermark to just below the oldest block whose sums stay in memory.
+func (tx *Tx) flushRollups(ctx context.Context, limit int) error {
 	r := tx.db.rollups
 	if !r.deferring() {
 		return nil
 	}
-	all := map[rollKey]*rollAgg{}
+	part := map[rollKey]*rollAgg{}
+	var low int64 // the oldest block of the sums left in memory; 0: none
+	r.mu.Lock()
 	if !tx.settled {
-		r.mu.Lock()
 		r.settling, r.settled = true, make(chan struct{})
 		r.gen++
-		for pa, list := range r.sums {
-			for _, p := range list {
-				a := p.agg
-				all[rollKey{seriesKey{pa.pk, pa.attr, p.dataset}, p.grain, p.bucket}] = &a
-			}
-		}
-		r.mu.Unlock()
-		tx.settled = true
+		tx.settled, tx.flushed = true, map[pkAttr]bool{}
 	}
+	n := 0
+	for pa, list := range r.sums {
+		if tx.flushed[pa] {
+			continue
+		}
+		if limit > 0 && n >= limit {
+			for _, p := range list {
+				if low == 0 || p.first < low {
+					low = p.first
+				}
+			}
+			continue
+		}
+		tx.flushed[pa] = true
+		n += len(list)
+		for _, p := range list {
+			a := p.agg
+			part[rollKey{seriesKey{pa.pk, pa.attr, p.dataset}, p.grain, p.bucket}] = &a
+		}
+	}
+	r.mu.Unlock()
+	// The transaction's own sums go with their attribute's (all of them
+	// when everything is written); the others wait for its commit.
 	for k, a := range tx.staged {
-		if s := all[k]; s != nil {
+		pa := pkAttr{k.series.pk, k.series.attr}
+		if limit > 0 && !tx.flushed[pa] {
+			if low == 0 || tx.firstBlock < low {
+				low = tx.firstBlock
+			}
+			continue
+		}
+		tx.flushed[pa] = true
+		if s := part[k]; s != nil {
 			s.merge(a)
 		} else {
-			all[k] = a
+			part[k] = a
 		}
+		delete(tx.staged, k)
 	}
-	tx.staged = nil
-	if err := tx.writeSettled(ctx, all); err != nil {
+	var top int64
+	if err := tx.QueryRowContext(ctx, `select coalesce(max(id), 0) from entity_blocks`).Scan(&top); err != nil {
+		return fmt.Errorf("roll-ups: %w", err)
+	}
+	for _, a := range part {
+		a.mark = top
+	}
+	if err := tx.writeSettled(ctx, part); err != nil {
 		return err
+	}
+	w := top
+	if low > 0 {
+		w = low - 1
+	}
+	if _, err := tx.ExecContext(ctx, `update rollup_watermark set block_id = $1 where block_id < $1`, w); err != nil {
+		return fmt.Errorf("roll-ups: %w", err)
 	}
 	if settleHook != nil {
 		settleHook()
@@ -203,32 +262,29 @@ func (tx *Tx) settleRollups(ctx context.Context) error {
 }
 
 // writeSettled adds sums to the rows, leaving out those of entities
-// deleted since (their blocks and roll-ups went with them), and moves the
-// watermark to the newest block.
+// deleted since (their blocks and roll-ups went with them).
 func (tx *Tx) writeSettled(ctx context.Context, aggs map[rollKey]*rollAgg) error {
-	if len(aggs) > 0 {
-		seen := map[int64]bool{}
-		var pks []int64
-		for k := range aggs {
-			if !seen[k.series.pk] {
-				seen[k.series.pk] = true
-				pks = append(pks, k.series.pk)
-			}
-		}
-		live, err := tx.liveEntities(ctx, pks)
-		if err != nil {
-			return err
-		}
-		for k := range aggs {
-			if !live[k.series.pk] {
-				delete(aggs, k)
-			}
-		}
-		if err := tx.upsertRollups(ctx, aggs); err != nil {
-			return err
+	if len(aggs) == 0 {
+		return nil
+	}
+	seen := map[int64]bool{}
+	var pks []int64
+	for k := range aggs {
+		if !seen[k.series.pk] {
+			seen[k.series.pk] = true
+			pks = append(pks, k.series.pk)
 		}
 	}
-	return tx.markRollups(ctx)
+	live, err := tx.liveEntities(ctx, pks)
+	if err != nil {
+		return err
+	}
+	for k := range aggs {
+		if !live[k.series.pk] {
+			delete(aggs, k)
+		}
+	}
+	return tx.upsertRollups(ctx, aggs)
 }
 
 // markRollups moves the watermark to the newest block.
@@ -336,45 +392,9 @@ func (d *DB) DeferRollups(ctx context.Context) error {
 	}
 	var recovered int64
 	err = d.inTx(ctx, func(tx *Tx) error {
-		var mark int64
-		if err := tx.QueryRowContext(ctx, `select block_id from rollup_watermark`).Scan(&mark); err != nil {
-			return fmt.Errorf("roll-ups: %w", err)
-		}
-		rows, err := tx.QueryContext(ctx, `select entity_pk, attr, dataset_id, t_min, n, nnum, vsum, vmin, vmax
-			from entity_blocks where id > $1`, mark)
-		if err != nil {
-			return fmt.Errorf("roll-ups: %w", err)
-		}
-		aggs := map[rollKey]*rollAgg{}
-		for rows.Next() {
-			var s seriesKey
-			var tMin time.Time
-			var b rollAgg
-			var lo, hi sql.NullFloat64
-			if err := rows.Scan(&s.pk, &s.attr, &s.dataset, &tMin, &b.n, &b.nnum, &b.sum, &lo, &hi); err != nil {
-				rows.Close()
-				return fmt.Errorf("roll-ups: %w", err)
-			}
-			b.min, b.max = lo.Float64, hi.Float64
-			if !lo.Valid || !hi.Valid {
-				b.nnum, b.sum = 0, 0
-			}
-			recovered++
-			for _, g := range rollupGrains {
-				k := rollKey{s, g, truncUnix(tMin.UTC(), g).Unix()}
-				if a := aggs[k]; a != nil {
-					a.merge(&b)
-				} else {
-					c := b
-					aggs[k] = &c
-				}
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("roll-ups: %w", err)
-		}
-		return tx.writeSettled(ctx, aggs)
+		var err error
+		recovered, err = tx.recoverRollups(ctx)
+		return err
 	})
 	if err != nil {
 		f.Close()
@@ -388,6 +408,80 @@ func (d *DB) DeferRollups(ctx context.Context) error {
 	r.wg.Add(1)
 	go r.run()
 	return nil
+}
+
+// recoverRollups adds to the roll-up rows the blocks above the watermark
+// that are also above their row's mark (a crash lost their sums from
+// memory), and moves the watermark to the newest block.
+func (tx *Tx) recoverRollups(ctx context.Context) (int64, error) {
+	var w int64
+	if err := tx.QueryRowContext(ctx, `select block_id from rollup_watermark`).Scan(&w); err != nil {
+		return 0, fmt.Errorf("roll-ups: %w", err)
+	}
+	rows, err := tx.QueryContext(ctx, `select id, entity_pk, attr, dataset_id, t_min, n, nnum, vsum, vmin, vmax
+		from entity_blocks where id > $1`, w)
+	if err != nil {
+		return 0, fmt.Errorf("roll-ups: %w", err)
+	}
+	type block struct {
+		id  int64
+		key rollKey
+		agg rollAgg
+	}
+	var blocks []block
+	for rows.Next() {
+		var b block
+		var s seriesKey
+		var tMin time.Time
+		var lo, hi sql.NullFloat64
+		if err := rows.Scan(&b.id, &s.pk, &s.attr, &s.dataset, &tMin, &b.agg.n, &b.agg.nnum, &b.agg.sum, &lo, &hi); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("roll-ups: %w", err)
+		}
+		b.agg.min, b.agg.max, b.agg.mark = lo.Float64, hi.Float64, b.id
+		if !lo.Valid || !hi.Valid {
+			b.agg.nnum, b.agg.sum = 0, 0
+		}
+		for _, g := range rollupGrains {
+			b.key = rollKey{s, g, truncUnix(tMin.UTC(), g).Unix()}
+			blocks = append(blocks, b)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("roll-ups: %w", err)
+	}
+	marks := map[rollKey]int64{}
+	aggs := map[rollKey]*rollAgg{}
+	var added int64
+	for _, b := range blocks {
+		m, ok := marks[b.key]
+		if !ok {
+			err := tx.QueryRowContext(ctx, `select mark from entity_rollups where entity_pk = $1 and attr = $2 and dataset_id = $3
+				and grain = $4 and bucket = $5`, b.key.series.pk, b.key.series.attr, b.key.series.dataset,
+				int64(b.key.grain/time.Second), time.Unix(b.key.bucket, 0).UTC()).Scan(&m)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return 0, fmt.Errorf("roll-ups: %w", err)
+			}
+			marks[b.key] = m
+		}
+		if b.id <= m {
+			continue // its sums reached the row before the crash
+		}
+		if b.key.grain == rollupGrains[0] {
+			added++
+		}
+		if a := aggs[b.key]; a != nil {
+			a.merge(&b.agg)
+		} else {
+			c := b.agg
+			aggs[b.key] = &c
+		}
+	}
+	if err := tx.writeSettled(ctx, aggs); err != nil {
+		return 0, err
+	}
+	return added, tx.markRollups(ctx)
 }
 
 func (r *deferredRollups) run() {
@@ -406,18 +500,20 @@ func (r *deferredRollups) run() {
 	}
 }
 
-// flush writes the sums in memory, if any.
+// flush writes the sums in memory a part at a time, each part in its
+// own transaction: as many parts as the sums there were when it began.
 func (r *deferredRollups) flush() {
 	r.mu.Lock()
-	empty := r.n == 0
+	n := r.n
 	r.mu.Unlock()
-	if empty {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := r.db.inTx(ctx, func(tx *Tx) error { return tx.settleRollups(ctx) }); err != nil {
-		r.db.Log.Warn("roll-ups: flush failed; the sums stay in memory and are tried again", "err", err)
+	for ; n > 0; n -= rollupFlushPart {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		err := r.db.inTx(ctx, func(tx *Tx) error { return tx.flushRollups(ctx, rollupFlushPart) })
+		cancel()
+		if err != nil {
+			r.db.Log.Warn("roll-ups: flush failed; the sums stay in memory and are tried again", "err", err)
+			return
+		}
 	}
 }
 

@@ -95,6 +95,8 @@ type deferredRollups struct {
 	kick, stop chan struct{}
 	wg         sync.WaitGroup
 	stopOnce   sync.Once
+	// failures counts flush parts that failed (their sums stayed).
+	failures atomic.Int64
 }
 
 func newDeferredRollups(d *DB) *deferredRollups {
@@ -484,6 +486,19 @@ func (tx *Tx) recoverRollups(ctx context.Context) (int64, error) {
 	return added, tx.markRollups(ctx)
 }
 
+// RollupsInMemory reports the roll-up sums waiting in memory and the
+// flush parts that failed so far (both 0 unless DeferRollups was called),
+// for metrics.
+func (d *DB) RollupsInMemory() (sums int, failures int64) {
+	r := d.rollups
+	if r == nil {
+		return 0, 0
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.n, r.failures.Load()
+}
+
 func (r *deferredRollups) run() {
 	defer r.wg.Done()
 	t := time.NewTicker(rollupFlushEvery)
@@ -511,6 +526,7 @@ func (r *deferredRollups) flush() {
 		err := r.db.inTx(ctx, func(tx *Tx) error { return tx.flushRollups(ctx, rollupFlushPart) })
 		cancel()
 		if err != nil {
+			r.failures.Add(1)
 			r.db.Log.Warn("roll-ups: flush failed; the sums stay in memory and are tried again", "err", err)
 			return
 		}

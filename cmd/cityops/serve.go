@@ -291,6 +291,14 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewDBStatsCollector(db.SQL(), db.Dialect()))
+	if db.Dialect() == storage.SQLite {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cityops_rollup_sums_in_memory",
+			Help: "Hour and day roll-up sums of committed history not yet written to their rows (written every 5 s)."},
+			func() float64 { n, _ := db.RollupsInMemory(); return float64(n) }))
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cityops_rollup_flush_failures_total",
+			Help: "Parts of a roll-up flush that failed; their sums stay in memory and are written later."},
+			func() float64 { _, n := db.RollupsInMemory(); return float64(n) }))
+	}
 	// NGSI-LD subscriptions: the notifier hears every committed entity
 	// write and serves the subscriptions API, so that changes apply at once.
 	subs := &notify.Notifier{Store: db, Entities: db, Contexts: contexts, Log: log, Client: outbound.Client(0, false)}

@@ -179,7 +179,7 @@ func (tx *Tx) addRollups(ctx context.Context, list []instance) error {
 			a.add(in)
 		}
 	}
-	if tx.db.rollups.deferring() {
+	if tx.db.rollups.deferring() && tx.firstBlock > 0 {
 		tx.stageRollups(aggs)
 		return nil
 	}

@@ -522,6 +522,12 @@ func (r *deferredRollups) flush() {
 	n := r.n
 	r.mu.Unlock()
 	for ; n > 0; n -= rollupFlushPart {
+		r.mu.Lock()
+		empty := r.n == 0
+		r.mu.Unlock()
+		if empty {
+			return
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		err := r.db.inTx(ctx, func(tx *Tx) error { return tx.flushRollups(ctx, rollupFlushPart) })
 		cancel()

@@ -37,14 +37,15 @@ import (
 // Aggregate adds the sums in memory to the rows it reads. A flush moves
 // sums from memory to rows, so a reader that overlapped one reads again
 // (gen). Operations that rewrite or delete roll-up rows (DeleteHistory,
-// ReplaceInstance, deleting an entity) first flush in their own
-// transaction (settleRollups), so that nothing in memory is added back
-// after them.
+// ReplaceInstance) and retention, which finds series by their rows, first
+// flush everything in their own transaction (settleRollups), so that
+// nothing in memory is added back after them; the sums of a deleted
+// entity are dropped when they would be written.
 //
 // Only one process may keep a database's roll-ups behind: DeferRollups
 // takes a lock on a file beside the database. Other processes (the
-// one-shot commands) write roll-ups with their blocks and move the mark
-// themselves; none of them writes history.
+// one-shot commands) write roll-ups with their blocks and move the
+// watermark themselves; none of them writes history.
 
 // rollupFlushEvery is how often the sums in memory are written;
 // rollupFlushSums writes them sooner when there are that many.

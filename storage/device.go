@@ -132,7 +132,7 @@ func (d *DB) PreviewMeasurement(m *cityops.Measurement) {
 	d.listenMu.Lock()
 	ls := d.previewers
 	d.listenMu.Unlock()
-	if len(ls) == 0 || !d.rollups.deferring() {
+	if len(ls) == 0 || !d.ingesting() {
 		return
 	}
 	dev, ok := d.devices.peek(deviceKey{m.Key, m.DeviceID})
@@ -363,7 +363,7 @@ func (c *deviceCache) forget(k deviceKey) {
 // not cached) in one query per service key and devicesPerQuery devices.
 func (d *DB) findMeasuredDevices(ctx context.Context, keys []deviceKey) (map[deviceKey]measuredDevice, error) {
 	out := make(map[deviceKey]measuredDevice, len(keys))
-	if !d.rollups.deferring() {
+	if !d.ingesting() {
 		return out, d.queryMeasuredDevices(ctx, keys, out)
 	}
 	miss, gen := d.devices.get(keys, out)

@@ -111,7 +111,7 @@ func (tx *Tx) forgetEntity(tenant, id string) {
 // cacheEntities queues a batch's written states for the cache, which
 // takes them if the transaction commits.
 func (tx *Tx) cacheEntities(rows []*entityRow) {
-	if tx.db.rollups.deferring() {
+	if tx.db.ingesting() {
 		tx.cached = append(tx.cached, rows...)
 	}
 }

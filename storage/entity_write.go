@@ -381,7 +381,7 @@ func mergeNewest(old, add []cityops.Attr, newest bool) []cityops.Attr {
 // entities among ids. Their ModifiedAt is left zero: the batch sets it.
 func (d *DB) loadEntities(ctx context.Context, tx *Tx, tenant string, ids []string) (map[string]*entityRow, error) {
 	out := make(map[string]*entityRow, len(ids))
-	if d.rollups.deferring() {
+	if d.ingesting() {
 		if ids = d.entities.get(tenant, ids, out); len(ids) == 0 {
 			return out, nil
 		}

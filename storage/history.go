@@ -786,10 +786,7 @@ func (d *DB) ReplaceInstance(ctx context.Context, tenant, id, attr, instanceID s
 				return err
 			}
 		}
-		if tx.db.rollups.deferring() {
-			return tx.settleRollups(ctx)
-		}
-		return tx.db.rollups.markAll(ctx, tx)
+		return tx.settleRollups(ctx)
 	})
 }
 

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -183,8 +181,21 @@ func (r *deferredRollups) endSettleLocked() {
 
 // settleRollups writes every sum in memory and the transaction's own to
 // the roll-up rows: after it the rows hold every block's sums, and the
-// watermark is the newest block. A no-op unless sums are deferred.
-func (tx *Tx) settleRollups(ctx context.Context) error { return tx.flushRollups(ctx, 0) }
+// watermark is the newest block.
+//
+// When sums are not deferred (roll-ups written with their blocks) it
+// only moves the watermark, once migrations made it.
+func (tx *Tx) settleRollups(ctx context.Context) error {
+	if !tx.db.rollups.deferring() {
+		return tx.db.rollups.markAll(ctx, tx)
+	}
+	return tx.flushRollups(ctx, 0)
+}
+
+// ingesting reports whether this process is the one that ingests into
+// SQLite (DeferRollups took the database's lock): the single writer of
+// its devices, entities and history, which may keep them in memory.
+func (d *DB) ingesting() bool { return d.rollups.deferring() }
 
 // flushRollups writes the sums in memory of about limit roll-ups (0: all,
 // with the transaction's own), whole attributes at a time, and moves the
@@ -312,18 +323,11 @@ func (tx *Tx) liveEntities(ctx context.Context, pks []int64) (map[int64]bool, er
 	out := make(map[int64]bool, len(pks))
 	for start := 0; start < len(pks); start += chunkRows {
 		part := pks[start:min(start+chunkRows, len(pks))]
-		var b strings.Builder
 		args := make([]any, len(part))
-		b.WriteString(`select id from entities where id in (`)
 		for i, pk := range part {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString("$" + strconv.Itoa(i+1))
 			args[i] = pk
 		}
-		b.WriteString(")")
-		rows, err := tx.QueryContext(ctx, b.String(), args...)
+		rows, err := tx.QueryContext(ctx, `select id from entities where id in (`+placeholders(1, len(part))+`)`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("roll-ups: %w", err)
 		}

@@ -87,6 +87,8 @@ type DB struct {
 	// what batches wrote (entity_cache.go).
 	devices  deviceCache
 	entities entityCache
+	// attrs are the attribute codes of history and values (attrnames.go).
+	attrs attrCodes
 	// stmts keeps the entity write path's statements prepared (stmt.go).
 	stmts     preparedStmts
 	dummyOnce sync.Once
@@ -303,6 +305,8 @@ type Tx struct {
 	flushed    map[pkAttr]bool
 	// cached are entity states for the cache once it commits.
 	cached []*entityRow
+	// newCodes are the attribute codes it gave (attrnames.go).
+	newCodes map[string]string
 }
 
 // writerWait bounds the wait for SQLite's writer, as busy_timeout does
@@ -425,10 +429,14 @@ func (tx *Tx) Commit() error {
 		if len(tx.cached) > 0 {
 			tx.db.entities.put(tx.cached)
 		}
+		if len(tx.newCodes) > 0 {
+			tx.db.attrs.put(tx.newCodes)
+		}
 	} else {
 		tx.db.rollups.aborted(tx)
 	}
 	tx.staged, tx.settled, tx.cached, tx.flushed = nil, false, nil, nil
+	tx.newCodes = nil
 	tx.unlock()
 	if err == nil && tx.db.checkpoints != nil {
 		tx.db.checkpoints.committed()
@@ -442,6 +450,7 @@ func (tx *Tx) Rollback() error {
 	err := tx.Tx.Rollback()
 	tx.db.rollups.aborted(tx)
 	tx.staged, tx.settled, tx.cached, tx.flushed = nil, false, nil, nil
+	tx.newCodes = nil
 	tx.unlock()
 	return err
 }

@@ -178,6 +178,9 @@ func (d *DB) FindEntities(ctx context.Context, f cityops.EntityFilter) ([]*cityo
 	}
 	var pks []int64
 	narrowed := false
+	// codes is what q's conditions on indexed values compare with
+	// (attrnames.go); expand still names attributes in entities.
+	codes := expand
 	if f.Q != nil {
 		e, ok := f.Q.(q.Expr)
 		if !ok {
@@ -185,7 +188,10 @@ func (d *DB) FindEntities(ctx context.Context, f cityops.EntityFilter) ([]*cityo
 		}
 		expr = e
 		var err error
-		if pks, narrowed, err = d.candidates(ctx, expr, expand); err != nil {
+		if codes, err = d.codeExpand(ctx, expr, expand); err != nil {
+			return nil, 0, err
+		}
+		if pks, narrowed, err = d.candidates(ctx, expr, codes); err != nil {
 			return nil, 0, err
 		}
 		if narrowed && len(pks) == 0 {
@@ -221,7 +227,7 @@ func (d *DB) FindEntities(ctx context.Context, f cityops.EntityFilter) ([]*cityo
 	}
 	exact := true
 	if expr != nil {
-		cond, args, ex := d.qSQL(expr, expand)
+		cond, args, ex := d.qSQL(expr, codes)
 		w.add(cond, args...)
 		exact = ex
 	}
@@ -229,7 +235,7 @@ func (d *DB) FindEntities(ctx context.Context, f cityops.EntityFilter) ([]*cityo
 	if f.IDPattern == nil && exact {
 		total := 0
 		if f.Count {
-			n, err := d.countEntities(ctx, f, w, expr, expand, narrowed)
+			n, err := d.countEntities(ctx, f, w, expr, codes, narrowed)
 			if err != nil {
 				return nil, 0, err
 			}

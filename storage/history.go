@@ -44,13 +44,35 @@ func (tx *Tx) writeHistory(ctx context.Context, list []instance) error {
 	if len(list) == 0 {
 		return nil
 	}
+	if err := tx.encodeAttrs(ctx, list); err != nil {
+		return err
+	}
 	if err := tx.writeBlocks(ctx, list); err != nil {
 		return err
 	}
 	return tx.addRollups(ctx, list)
 }
 
-// writeBlocks writes the blocks of instances, sorting them.
+// encodeAttrs turns the instances' attribute names into their codes
+// (attrnames.go).
+func (tx *Tx) encodeAttrs(ctx context.Context, list []instance) error {
+	last, code := "", ""
+	for i := range list {
+		in := &list[i]
+		if in.attr != last {
+			c, err := tx.codeFor(ctx, in.attr)
+			if err != nil {
+				return err
+			}
+			last, code = in.attr, c
+		}
+		in.attr = code
+	}
+	return nil
+}
+
+// writeBlocks writes the blocks of instances, sorting them; their attr
+// is a code.
 func (tx *Tx) writeBlocks(ctx context.Context, list []instance) error {
 	sort.SliceStable(list, func(i, j int) bool {
 		a, b := &list[i], &list[j]
@@ -317,7 +339,11 @@ func (d *DB) History(ctx context.Context, tenant, id, attr string, from, to time
 			}
 		}
 	}
-	err = d.blocks(ctx, d.db, row.pk, attr, from, to, lastN, true, func(b *blockRow) (bool, error) {
+	code, err := d.attrCode(ctx, d.db, attr)
+	if err != nil {
+		return nil, err
+	}
+	err = d.blocks(ctx, d.db, row.pk, code, from, to, lastN, true, func(b *blockRow) (bool, error) {
 		if limit > 0 && len(list) >= limit {
 			cut()
 			// Newest first: later blocks end before this one; oldest
@@ -373,6 +399,10 @@ func (d *DB) Aggregate(ctx context.Context, tenant, id, attr string, from, to ti
 	if !to.After(from) {
 		return []cityops.AggrPeriod{}, nil
 	}
+	code, err := d.attrCode(ctx, d.db, attr)
+	if err != nil {
+		return nil, err
+	}
 	var grains []time.Duration
 	for i := len(rollupGrains) - 1; i >= 0; i-- {
 		g := rollupGrains[i]
@@ -385,14 +415,14 @@ func (d *DB) Aggregate(ctx context.Context, tenant, id, attr string, from, to ti
 		// The roll-up rows, and the sums in memory not yet in them
 		// (rollup_defer.go); read again if a flush moved sums between
 		// the two meanwhile.
-		pending, gen, err := d.rollups.pending(ctx, row.pk, attr)
+		pending, gen, err := d.rollups.pending(ctx, row.pk, code)
 		if err != nil {
 			return nil, err
 		}
 		if pendingHook != nil {
 			pendingHook()
 		}
-		a = &aggregator{d: d, pk: row.pk, attr: attr, from: from, to: to, period: period, acc: map[int]*cityops.AggrPeriod{}, pending: pending}
+		a = &aggregator{d: d, pk: row.pk, attr: code, from: from, to: to, period: period, acc: map[int]*cityops.AggrPeriod{}, pending: pending}
 		if err := a.span(ctx, from, to, grains); err != nil {
 			return nil, err
 		}
@@ -654,7 +684,11 @@ func (d *DB) DeleteHistory(ctx context.Context, tenant, id, attr, datasetID stri
 		if err := tx.settleRollups(ctx); err != nil {
 			return err
 		}
-		cond, args := `entity_pk = $1 and attr = $2`, []any{row.pk, attr}
+		code, err := tx.db.attrCode(ctx, tx, attr)
+		if err != nil {
+			return err
+		}
+		cond, args := `entity_pk = $1 and attr = $2`, []any{row.pk, code}
 		if !all {
 			cond, args = cond+` and dataset_id = $3`, append(args, datasetID)
 		}
@@ -715,10 +749,14 @@ func (d *DB) ReplaceInstance(ctx context.Context, tenant, id, attr, instanceID s
 		if err := tx.settleRollups(ctx); err != nil {
 			return err
 		}
+		code, err := tx.db.attrCode(ctx, tx, attr)
+		if err != nil {
+			return err
+		}
 		var dataset string
 		var data []byte
 		err = tx.QueryRowContext(ctx, `select dataset_id, data from entity_blocks where id = $1 and entity_pk = $2 and attr = $3`,
-			blockID, row.pk, attr).Scan(&dataset, &data)
+			blockID, row.pk, code).Scan(&dataset, &data)
 		if errors.Is(err, sql.ErrNoRows) {
 			return cityops.Errorf(cityops.ENOTFOUND, "instance %q not found", instanceID)
 		}
@@ -740,7 +778,7 @@ func (d *DB) ReplaceInstance(ctx context.Context, tenant, id, attr, instanceID s
 				derr = err
 				return false
 			}
-			i, err := newInstance(row.pk, attr, a, in.at)
+			i, err := newInstance(row.pk, code, a, in.at)
 			if err != nil {
 				derr = err
 				return false
@@ -763,7 +801,7 @@ func (d *DB) ReplaceInstance(ctx context.Context, tenant, id, attr, instanceID s
 		}
 		hours := map[time.Time]bool{truncUnix(at, blockSpan): true}
 		if with != nil {
-			in, err := newInstance(row.pk, attr, with, at)
+			in, err := newInstance(row.pk, code, with, at)
 			if err != nil {
 				return err
 			}
@@ -777,12 +815,12 @@ func (d *DB) ReplaceInstance(ctx context.Context, tenant, id, attr, instanceID s
 			return err
 		}
 		for h := range hours {
-			if err := tx.recomputeRollups(ctx, seriesKey{row.pk, attr, dataset}, h); err != nil {
+			if err := tx.recomputeRollups(ctx, seriesKey{row.pk, code, dataset}, h); err != nil {
 				return err
 			}
 		}
 		if with != nil && with.DatasetID() != dataset {
-			if err := tx.recomputeRollups(ctx, seriesKey{row.pk, attr, with.DatasetID()}, truncUnix(at, blockSpan)); err != nil {
+			if err := tx.recomputeRollups(ctx, seriesKey{row.pk, code, with.DatasetID()}, truncUnix(at, blockSpan)); err != nil {
 				return err
 			}
 		}

@@ -66,6 +66,9 @@ func (d *DB) Migrate(ctx context.Context) error {
 		// Roll-ups written with their blocks now move the watermark.
 		d.rollups.marked.Store(true)
 	}
+	// History and values name attributes by code from now on (the Go
+	// steps of older migrations wrote names, which 0030 turned into codes).
+	d.attrs.ready.Store(true)
 	return nil
 }
 

@@ -122,6 +122,21 @@ func (tx *Tx) flushValues(ctx context.Context) error {
 			rows = appendValueRows(rows, pk, name, t.e.Attrs[name])
 		}
 	}
+	// The rows name attributes by code (attrnames.go).
+	for i := range pairs {
+		code, err := tx.codeFor(ctx, pairs[i].attr)
+		if err != nil {
+			return err
+		}
+		pairs[i].attr = code
+	}
+	for i := range rows {
+		code, err := tx.codeFor(ctx, rows[i].attr)
+		if err != nil {
+			return err
+		}
+		rows[i].attr = code
+	}
 	ph := func(b *strings.Builder, n int) {
 		if tx.db.dialect == SQLite {
 			b.WriteByte('?')

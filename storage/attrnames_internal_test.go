@@ -39,7 +39,7 @@ func TestAttrCodesMigration(t *testing.T) {
 	if err := d.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	code, err := d.attrCode(ctx, d.db, pm)
+	code, err := d.attrCode(ctx, d.db, "", typ, pm)
 	if err != nil || !regexp.MustCompile(`^[0-9]+$`).MatchString(code) {
 		t.Fatalf("code of %s = %q, %v", pm, code, err)
 	}
@@ -83,8 +83,27 @@ func TestAttrCodesMigration(t *testing.T) {
 			t.Fatalf("aggregate of %s = %+v, %v", c.id, agg, err)
 		}
 	}
+	// Another type's attribute of the same name has a code of its own:
+	// a query on one type neither finds nor counts the other's entities.
+	const typ2 = "https://example.org/Other"
+	if err := d.CreateEntity(ctx, &cityops.Entity{ID: "urn:x:other", Type: typ2, Attrs: map[string][]cityops.Attr{pm: {reading(90, "2026-01-01T12:00:00Z")}}}); err != nil {
+		t.Fatal(err)
+	}
+	if code2, err := d.attrCode(ctx, d.db, "", typ2, pm); err != nil || code2 == code || code2 == noCode {
+		t.Fatalf("code of %s on %s = %q, %v (on %s: %s)", pm, typ2, code2, err, typ, code)
+	}
+	expr, _ = q.Parse("pm25>20")
+	for _, c := range []struct {
+		types []string
+		want  int
+	}{{[]string{typ}, 2}, {[]string{typ2}, 1}, {[]string{typ, typ2}, 3}, {nil, 3}} {
+		found, n, err := d.FindEntities(ctx, cityops.EntityFilter{Types: c.types, Q: expr, Expand: expand, Count: true})
+		if err != nil || n != c.want || len(found) != c.want {
+			t.Fatalf("pm25>20 on types %v finds %d (count %d), %v; want %d", c.types, len(found), n, err, c.want)
+		}
+	}
 	// An attribute nothing was written under has no code and no history.
-	if code, err := d.attrCode(ctx, d.db, "https://example.org/never"); err != nil || code != noCode {
+	if code, err := d.attrCode(ctx, d.db, "", typ, "https://example.org/never"); err != nil || code != noCode {
 		t.Fatalf("code of an unknown attribute = %q, %v", code, err)
 	}
 	if err := d.DeleteHistory(ctx, "", old.ID, "https://example.org/never", "", true); cityops.ErrorCode(err) != cityops.ENOTFOUND {
@@ -102,7 +121,7 @@ func TestAttrCodeRolledBack(t *testing.T) {
 	errStop := errors.New("stop")
 	err := d.inTx(ctx, func(tx *Tx) error {
 		var err error
-		if first, err = tx.codeFor(ctx, "urn:x:a"); err != nil {
+		if first, err = tx.codeFor(ctx, "", "T", "urn:x:a"); err != nil {
 			return err
 		}
 		return errStop
@@ -113,15 +132,15 @@ func TestAttrCodeRolledBack(t *testing.T) {
 	var second string
 	if err := d.inTx(ctx, func(tx *Tx) error {
 		var err error
-		second, err = tx.codeFor(ctx, "urn:x:b")
+		second, err = tx.codeFor(ctx, "", "T", "urn:x:b")
 		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if a, err := d.attrCode(ctx, d.db, "urn:x:a"); err != nil || a != noCode {
+	if a, err := d.attrCode(ctx, d.db, "", "T", "urn:x:a"); err != nil || a != noCode {
 		t.Fatalf("urn:x:a, rolled back with code %s, now has %q, %v (urn:x:b has %s)", first, a, err, second)
 	}
-	if b, err := d.attrCode(ctx, d.db, "urn:x:b"); err != nil || b != second {
+	if b, err := d.attrCode(ctx, d.db, "", "T", "urn:x:b"); err != nil || b != second {
 		t.Fatalf("urn:x:b has %q, %v; want %s", b, err, second)
 	}
 }

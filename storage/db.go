@@ -306,7 +306,7 @@ type Tx struct {
 	// cached are entity states for the cache once it commits.
 	cached []*entityRow
 	// newCodes are the attribute codes it gave (attrnames.go).
-	newCodes map[string]string
+	newCodes map[attrKey]string
 }
 
 // writerWait bounds the wait for SQLite's writer, as busy_timeout does

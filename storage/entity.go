@@ -106,13 +106,17 @@ func (tx *Tx) changed(pk int64, e *cityops.Entity, attrs map[string][]cityops.At
 	tx.values = append(tx.values, v)
 }
 
-// recordInstances keeps every written attribute instance for history and
-// the roll-ups.
-func recordInstances(ctx context.Context, tx *Tx, pk int64, attrs map[string][]cityops.Attr) error {
+// recordInstances keeps every written attribute instance of entity e
+// (stored as pk) for history and the roll-ups.
+func recordInstances(ctx context.Context, tx *Tx, pk int64, e *cityops.Entity, attrs map[string][]cityops.Attr) error {
 	var list []instance
 	for name, l := range attrs {
+		code, err := tx.codeFor(ctx, e.Tenant, e.Type, name)
+		if err != nil {
+			return err
+		}
 		for _, a := range l {
-			in, err := newInstance(pk, name, a, tx.now)
+			in, err := newInstance(pk, code, a, tx.now)
 			if err != nil {
 				return err
 			}
@@ -145,7 +149,7 @@ func (d *DB) createEntity(ctx context.Context, tx *Tx, e *cityops.Entity) error 
 	if err := tx.countTypes(ctx, e.Tenant, map[string]int64{e.Type: 1}); err != nil {
 		return err
 	}
-	if err := recordInstances(ctx, tx, pk, e.Attrs); err != nil {
+	if err := recordInstances(ctx, tx, pk, e, e.Attrs); err != nil {
 		return err
 	}
 	tx.changed(pk, e, nil, true)
@@ -180,7 +184,7 @@ func (d *DB) FindEntities(ctx context.Context, f cityops.EntityFilter) ([]*cityo
 	narrowed := false
 	// codes is what q's conditions on indexed values compare with
 	// (attrnames.go); expand still names attributes in entities.
-	codes := expand
+	var codes codesFunc
 	if f.Q != nil {
 		e, ok := f.Q.(q.Expr)
 		if !ok {
@@ -188,7 +192,7 @@ func (d *DB) FindEntities(ctx context.Context, f cityops.EntityFilter) ([]*cityo
 		}
 		expr = e
 		var err error
-		if codes, err = d.codeExpand(ctx, expr, expand); err != nil {
+		if codes, err = d.codeExpand(ctx, expr, f.Tenant, f.Types, expand); err != nil {
 			return nil, 0, err
 		}
 		if pks, narrowed, err = d.candidates(ctx, expr, codes); err != nil {
@@ -227,7 +231,7 @@ func (d *DB) FindEntities(ctx context.Context, f cityops.EntityFilter) ([]*cityo
 	}
 	exact := true
 	if expr != nil {
-		cond, args, ex := d.qSQL(expr, codes)
+		cond, args, ex := d.qSQL(expr, codes, "entities.id")
 		w.add(cond, args...)
 		exact = ex
 	}
@@ -235,7 +239,7 @@ func (d *DB) FindEntities(ctx context.Context, f cityops.EntityFilter) ([]*cityo
 	if f.IDPattern == nil && exact {
 		total := 0
 		if f.Count {
-			n, err := d.countEntities(ctx, f, w, expr, codes, narrowed)
+			n, err := d.countEntities(ctx, f, w, expr, codes)
 			if err != nil {
 				return nil, 0, err
 			}
@@ -347,7 +351,7 @@ func (d *DB) ReplaceEntity(ctx context.Context, e *cityops.Entity) error {
 			return err
 		}
 		e.CreatedAt, e.ModifiedAt = row.e.CreatedAt, row.e.ModifiedAt
-		if err := recordInstances(ctx, tx, row.pk, e.Attrs); err != nil {
+		if err := recordInstances(ctx, tx, row.pk, row.e, e.Attrs); err != nil {
 			return err
 		}
 		tx.changed(row.pk, row.e, nil, false)
@@ -428,7 +432,7 @@ func (d *DB) AppendAttrs(ctx context.Context, tenant, id string, attrs map[strin
 		if err := saveEntity(ctx, tx, row); err != nil {
 			return err
 		}
-		if err := recordInstances(ctx, tx, row.pk, written); err != nil {
+		if err := recordInstances(ctx, tx, row.pk, row.e, written); err != nil {
 			return err
 		}
 		tx.changed(row.pk, row.e, written, false, fresh...)
@@ -464,7 +468,7 @@ func (d *DB) UpdateAttrs(ctx context.Context, tenant, id string, attrs map[strin
 		if err := saveEntity(ctx, tx, row); err != nil {
 			return err
 		}
-		if err := recordInstances(ctx, tx, row.pk, written); err != nil {
+		if err := recordInstances(ctx, tx, row.pk, row.e, written); err != nil {
 			return err
 		}
 		tx.changed(row.pk, row.e, written, false)

@@ -275,8 +275,12 @@ func (d *DB) upsertBatchOnce(ctx context.Context, tx *Tx, tenant string, list []
 		written = append(written, p.row)
 		for _, e := range p.adds {
 			for name, l := range e.Attrs {
+				code, err := tx.codeFor(ctx, tenant, p.row.e.Type, name)
+				if err != nil {
+					return nil, err
+				}
 				for _, a := range l {
-					in, err := newInstance(p.row.pk, name, a, tx.now)
+					in, err := newInstance(p.row.pk, code, a, tx.now)
 					if err != nil {
 						return nil, err
 					}

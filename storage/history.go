@@ -38,37 +38,17 @@ func truncUnix(t time.Time, g time.Duration) time.Time {
 	return time.Unix(s-((s%gs)+gs)%gs, 0).UTC()
 }
 
-// writeHistory keeps instances: one block per series and hour among
-// them, and their sums added to the roll-ups.
+// writeHistory keeps instances, whose attr is a code (attrnames.go): one
+// block per series and hour among them, and their sums added to the
+// roll-ups.
 func (tx *Tx) writeHistory(ctx context.Context, list []instance) error {
 	if len(list) == 0 {
 		return nil
-	}
-	if err := tx.encodeAttrs(ctx, list); err != nil {
-		return err
 	}
 	if err := tx.writeBlocks(ctx, list); err != nil {
 		return err
 	}
 	return tx.addRollups(ctx, list)
-}
-
-// encodeAttrs turns the instances' attribute names into their codes
-// (attrnames.go).
-func (tx *Tx) encodeAttrs(ctx context.Context, list []instance) error {
-	last, code := "", ""
-	for i := range list {
-		in := &list[i]
-		if in.attr != last {
-			c, err := tx.codeFor(ctx, in.attr)
-			if err != nil {
-				return err
-			}
-			last, code = in.attr, c
-		}
-		in.attr = code
-	}
-	return nil
 }
 
 // writeBlocks writes the blocks of instances, sorting them; their attr
@@ -339,7 +319,7 @@ func (d *DB) History(ctx context.Context, tenant, id, attr string, from, to time
 			}
 		}
 	}
-	code, err := d.attrCode(ctx, d.db, attr)
+	code, err := d.attrCode(ctx, d.db, tenant, row.e.Type, attr)
 	if err != nil {
 		return nil, err
 	}
@@ -399,7 +379,7 @@ func (d *DB) Aggregate(ctx context.Context, tenant, id, attr string, from, to ti
 	if !to.After(from) {
 		return []cityops.AggrPeriod{}, nil
 	}
-	code, err := d.attrCode(ctx, d.db, attr)
+	code, err := d.attrCode(ctx, d.db, tenant, row.e.Type, attr)
 	if err != nil {
 		return nil, err
 	}
@@ -633,17 +613,17 @@ func jsonNumber(b []byte) sql.NullFloat64 {
 func instancesToBlocks(ctx context.Context, tx *Tx) error {
 	var last int64
 	for {
-		rows, err := tx.QueryContext(ctx, `select id, entity_pk, attr, dataset_id, observed_at, value from entity_instances
-			where id > $1 order by id limit 10000`, last)
+		rows, err := tx.QueryContext(ctx, `select i.id, i.entity_pk, e.tenant, e.type, i.attr, i.dataset_id, i.observed_at, i.value
+			from entity_instances i join entities e on e.id = i.entity_pk where i.id > $1 order by i.id limit 10000`, last)
 		if err != nil {
 			return fmt.Errorf("move instances: %w", err)
 		}
 		var list []instance
 		for rows.Next() {
 			var id, pk int64
-			var attr, dataset, value string
+			var tenant, typ, attr, dataset, value string
 			var at time.Time
-			if err := rows.Scan(&id, &pk, &attr, &dataset, &at, &value); err != nil {
+			if err := rows.Scan(&id, &pk, &tenant, &typ, &attr, &dataset, &at, &value); err != nil {
 				rows.Close()
 				return fmt.Errorf("move instances: %w", err)
 			}
@@ -653,7 +633,12 @@ func instancesToBlocks(ctx context.Context, tx *Tx) error {
 				rows.Close()
 				return fmt.Errorf("move instance %d: %w", id, err)
 			}
-			in, err := newInstance(pk, attr, a, at.UTC())
+			code, err := tx.codeFor(ctx, tenant, typ, attr)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			in, err := newInstance(pk, code, a, at.UTC())
 			if err != nil {
 				rows.Close()
 				return err
@@ -684,7 +669,7 @@ func (d *DB) DeleteHistory(ctx context.Context, tenant, id, attr, datasetID stri
 		if err := tx.settleRollups(ctx); err != nil {
 			return err
 		}
-		code, err := tx.db.attrCode(ctx, tx, attr)
+		code, err := tx.db.attrCode(ctx, tx, tenant, row.e.Type, attr)
 		if err != nil {
 			return err
 		}
@@ -749,7 +734,7 @@ func (d *DB) ReplaceInstance(ctx context.Context, tenant, id, attr, instanceID s
 		if err := tx.settleRollups(ctx); err != nil {
 			return err
 		}
-		code, err := tx.db.attrCode(ctx, tx, attr)
+		code, err := tx.db.attrCode(ctx, tx, tenant, row.e.Type, attr)
 		if err != nil {
 			return err
 		}

@@ -12,60 +12,82 @@ import (
 	"github.com/cityops/cityops/ngsild/q"
 )
 
-// qSQL translates an NGSI-LD q expression into a condition on entities
-// (by their id) through the indexed values of entity_values. exact reports
-// that the condition means exactly q (clause 4.9 as q.Eval implements
-// it); otherwise it holds for a superset of the matches and the caller
-// evaluates q on what it returns. Comparisons of numbers, strings and
-// URIs with ==, !=, ordering, lists and ranges, and existence tests, on
-// top-level attributes, are exact; sub-attributes, member paths, patterns,
-// booleans and dates become "the attribute exists".
-func (d *DB) qSQL(e q.Expr, expand func(string) string) (cond string, args []any, exact bool) {
+// codesFunc gives the codes (attrnames.go) an attribute's values are
+// stored under, among the types a query selects.
+type codesFunc func(name string) []string
+
+// qSQL translates an NGSI-LD q expression into a condition on an entity
+// (whose key is the SQL expression outer) through the indexed values of
+// entity_values. exact reports that the condition means exactly q
+// (clause 4.9 as q.Eval implements it); otherwise it holds for a superset
+// of the matches and the caller evaluates q on what it returns.
+// Comparisons of numbers, strings and URIs with ==, !=, ordering, lists
+// and ranges, and existence tests, on top-level attributes, are exact;
+// sub-attributes, member paths, patterns, booleans and dates become "the
+// attribute exists".
+func (d *DB) qSQL(e q.Expr, codes codesFunc, outer string) (cond string, args []any, exact bool) {
 	switch e := e.(type) {
 	case q.And:
-		lc, la, le := d.qSQL(e.L, expand)
-		rc, ra, re := d.qSQL(e.R, expand)
+		lc, la, le := d.qSQL(e.L, codes, outer)
+		rc, ra, re := d.qSQL(e.R, codes, outer)
 		return "(" + lc + " and " + rc + ")", append(la, ra...), le && re
 	case q.Or:
-		lc, la, le := d.qSQL(e.L, expand)
-		rc, ra, re := d.qSQL(e.R, expand)
+		lc, la, le := d.qSQL(e.L, codes, outer)
+		rc, ra, re := d.qSQL(e.R, codes, outer)
 		return "(" + lc + " or " + rc + ")", append(la, ra...), le && re
 	case *q.And:
-		return d.qSQL(*e, expand)
+		return d.qSQL(*e, codes, outer)
 	case *q.Or:
-		return d.qSQL(*e, expand)
+		return d.qSQL(*e, codes, outer)
 	case *q.Term:
-		return d.termSQL(*e, expand, true)
+		return d.termSQL(*e, codes, outer)
 	case q.Term:
-		return d.termSQL(e, expand, true)
+		return d.termSQL(e, codes, outer)
 	}
 	return "1 = 0", nil, true
 }
 
-// valuesOf starts a correlated test on the entity's values: per entity
-// it is a probe of entity_values' primary key, so a scan of a type in id
-// order stops as soon as a page is full.
-const valuesOf = `exists (select 1 from entity_values v where v.entity_pk = entities.id and v.attr = ?`
-
-// termSQL translates one term. Correlated, its value columns get a unary
-// + on SQLite, which keeps the probe on entity_values' primary key
-// (entity_pk, attr) instead of a value index.
-func (d *DB) termSQL(t q.Term, expand func(string) string, correlated bool) (string, []any, bool) {
-	attr := expand(t.Path.Attr)
-	exists := valuesOf + `)`
+// termSQL translates one term. With outer, it is a correlated test on
+// that entity's values (alias x): per entity a probe of entity_values'
+// primary key, so a scan of a type in id order stops as soon as a page
+// is full; its value columns get a unary + on SQLite, which keeps the
+// probe on the primary key (entity_pk, attr) instead of a value index.
+// Without outer, it is the predicate on entity_values rows (alias v) that
+// a positive term's matching entities have a row for.
+func (d *DB) termSQL(t q.Term, codes codesFunc, outer string) (string, []any, bool) {
+	list := codes(t.Path.Attr)
+	if len(list) == 0 {
+		list = []string{noCode}
+	}
+	alias := "v"
+	if outer != "" {
+		alias = "x"
+	}
+	head := alias + ".attr in (" + strings.TrimSuffix(strings.Repeat("?, ", len(list)), ", ") + ")"
+	headArgs := make([]any, len(list))
+	for i, c := range list {
+		headArgs[i] = c
+	}
+	wrap := func(cond string) string {
+		if outer == "" {
+			return cond
+		}
+		return "exists (select 1 from entity_values x where x.entity_pk = " + outer + " and " + cond + ")"
+	}
+	exists := wrap(head)
 	if len(t.Path.Sub) > 0 || len(t.Path.Trail) > 0 || t.Op == "" {
-		return exists, []any{attr}, len(t.Path.Sub) == 0 && len(t.Path.Trail) == 0
+		return exists, headArgs, len(t.Path.Sub) == 0 && len(t.Path.Trail) == 0
 	}
 	// col picks the column of a kind; "" when it is not indexed.
 	col := func(k q.Kind) string {
 		c := ""
 		switch k {
 		case q.Number:
-			c = "v.num"
+			c = alias + ".num"
 		case q.String, q.URI:
-			c = "v.str"
+			c = alias + ".str"
 		}
-		if c != "" && correlated && d.dialect == SQLite {
+		if c != "" && outer != "" && d.dialect == SQLite {
 			c = "+" + c
 		}
 		return c
@@ -85,33 +107,32 @@ func (d *DB) termSQL(t q.Term, expand func(string) string, correlated bool) (str
 		return ""
 	}
 	var pos string
-	var args []any
+	args := append([]any(nil), headArgs...)
 	switch {
 	case t.Regexp != nil:
-		return exists, []any{attr}, false
+		return exists, headArgs, false
 	case t.Range != nil:
 		c := col(t.Range[0].Kind)
 		if c == "" || col(t.Range[1].Kind) != c {
-			return exists, []any{attr}, false
+			return exists, headArgs, false
 		}
-		pos = valuesOf + ` and ` + c + collate(c) + ` between ? and ?)`
-		args = []any{attr, arg(t.Range[0]), arg(t.Range[1])}
+		pos = wrap(head + ` and ` + c + collate(c) + ` between ? and ?`)
+		args = append(args, arg(t.Range[0]), arg(t.Range[1]))
 	case t.List != nil:
 		c := col(t.List[0].Kind)
 		ph := make([]string, len(t.List))
-		args = []any{attr}
 		for i, v := range t.List {
 			if c == "" || col(v.Kind) != c {
-				return exists, []any{attr}, false
+				return exists, headArgs, false
 			}
 			ph[i] = "?"
 			args = append(args, arg(v))
 		}
-		pos = valuesOf + ` and ` + c + ` in (` + strings.Join(ph, ", ") + `))`
+		pos = wrap(head + ` and ` + c + ` in (` + strings.Join(ph, ", ") + `)`)
 	default:
 		c := col(t.Value.Kind)
 		if c == "" {
-			return exists, []any{attr}, false
+			return exists, headArgs, false
 		}
 		op := t.Op
 		if op == "!=" {
@@ -119,17 +140,17 @@ func (d *DB) termSQL(t q.Term, expand func(string) string, correlated bool) (str
 		}
 		switch op {
 		case "==":
-			pos = valuesOf + ` and ` + c + ` = ?)`
+			pos = wrap(head + ` and ` + c + ` = ?`)
 		case ">", ">=", "<", "<=":
-			pos = valuesOf + ` and ` + c + collate(c) + ` ` + op + ` ?)`
+			pos = wrap(head + ` and ` + c + collate(c) + ` ` + op + ` ?`)
 		default:
-			return exists, []any{attr}, false
+			return exists, headArgs, false
 		}
-		args = []any{attr, arg(t.Value)}
+		args = append(args, arg(t.Value))
 	}
 	if t.Op == "!=" {
 		// The attribute exists and none of its values equals.
-		return "(" + exists + " and not " + pos + ")", append([]any{attr}, args...), true
+		return "(" + exists + " and not " + pos + ")", append(headArgs, args...), true
 	}
 	return pos, args, true
 }
@@ -141,20 +162,20 @@ const maxCandidates = 2000
 
 // candidates returns the keys of a superset of q's matches when it can
 // bound them by maxCandidates through the indexes, and false otherwise.
-func (d *DB) candidates(ctx context.Context, e q.Expr, expand func(string) string) ([]int64, bool, error) {
+func (d *DB) candidates(ctx context.Context, e q.Expr, codes codesFunc) ([]int64, bool, error) {
 	switch e := e.(type) {
 	case *q.And:
-		return d.candidates(ctx, *e, expand)
+		return d.candidates(ctx, *e, codes)
 	case *q.Or:
-		return d.candidates(ctx, *e, expand)
+		return d.candidates(ctx, *e, codes)
 	case *q.Term:
-		return d.candidates(ctx, *e, expand)
+		return d.candidates(ctx, *e, codes)
 	case q.And:
-		l, lok, err := d.candidates(ctx, e.L, expand)
+		l, lok, err := d.candidates(ctx, e.L, codes)
 		if err != nil || lok && len(l) < maxCandidates/10 {
 			return l, lok, err
 		}
-		r, rok, err := d.candidates(ctx, e.R, expand)
+		r, rok, err := d.candidates(ctx, e.R, codes)
 		switch {
 		case err != nil:
 			return nil, false, err
@@ -163,17 +184,17 @@ func (d *DB) candidates(ctx context.Context, e q.Expr, expand func(string) strin
 		}
 		return r, rok, nil
 	case q.Or:
-		l, lok, err := d.candidates(ctx, e.L, expand)
+		l, lok, err := d.candidates(ctx, e.L, codes)
 		if err != nil || !lok {
 			return nil, false, err
 		}
-		r, rok, err := d.candidates(ctx, e.R, expand)
+		r, rok, err := d.candidates(ctx, e.R, codes)
 		if err != nil || !rok || len(l)+len(r) > maxCandidates {
 			return nil, false, err
 		}
 		return append(l, r...), true, nil
 	case q.Term:
-		cond, args, ok := d.termValues(e, expand)
+		cond, args, ok := d.termValues(e, codes)
 		if !ok {
 			return nil, false, nil
 		}
@@ -213,18 +234,12 @@ func (d *DB) candidates(ctx context.Context, e q.Expr, expand func(string) strin
 // termValues is the predicate on entity_values rows (alias v) that a
 // positive term's matching entities have a row for: the term itself when
 // exact, or the attribute's existence.
-func (d *DB) termValues(t q.Term, expand func(string) string) (string, []any, bool) {
+func (d *DB) termValues(t q.Term, codes codesFunc) (string, []any, bool) {
 	if t.Op == "!=" || t.Op == "!~=" {
 		return "", nil, false
 	}
-	cond, args, _ := d.termSQL(t, expand, false)
-	// termSQL's condition is valuesOf + " and …)": keep what follows the
-	// correlation.
-	inner, ok := strings.CutPrefix(cond, valuesOf)
-	if !ok {
-		return "", nil, false
-	}
-	return "v.attr = ?" + strings.TrimSuffix(inner, ")"), args, true
+	cond, args, _ := d.termSQL(t, codes, "")
+	return cond, args, true
 }
 
 // numbered turns '?' into $1, $2, … (both databases take those).
@@ -242,11 +257,14 @@ func numbered(cond string) string {
 	return b.String()
 }
 
-// countEntities counts what w selects. When q has matches too many to
-// be narrowed to, but one of its terms must hold (q is that term, or an
-// and of it and others), the count is driven from that term's values
-// instead of walking the whole type: its cost follows the matches.
-func (d *DB) countEntities(ctx context.Context, f cityops.EntityFilter, w where, expr q.Expr, expand func(string) string, narrowed bool) (int, error) {
+// countEntities counts what w selects. A q with a term every match
+// satisfies (q is that term, or an and of it and others), on no other
+// filter than types, is counted from the value index alone: a code
+// stands for one type in one tenant (attrnames.go), so the term's index
+// range holds only candidates, each tested for the rest of q by probing
+// its values, and no entity is read. Its cost follows the term with the
+// fewest matches.
+func (d *DB) countEntities(ctx context.Context, f cityops.EntityFilter, w where, expr q.Expr, codes codesFunc) (int, error) {
 	var n int
 	if expr == nil && f.IDPattern == nil && len(f.IDs) == 0 && f.Box == nil && len(f.Types) > 0 {
 		// A type alone: the kept counts.
@@ -258,12 +276,13 @@ func (d *DB) countEntities(ctx context.Context, f cityops.EntityFilter, w where,
 		}
 		return n, nil
 	}
-	// The term with the fewest matches, if it has few enough.
-	best, bestN := "", maxDriven+1
-	var bestArgs []any
-	if !narrowed && f.Box == nil {
-		for _, t := range drivingTerms(expr) {
-			cond, args, ok := d.termValues(t, expand)
+	if expr != nil && len(f.IDs) == 0 && f.Box == nil && d.attrs.ready.Load() {
+		// The term with the fewest matches (counted up to maxDriven).
+		best, bestN := "", maxDriven+2
+		var bestArgs []any
+		terms := drivingTerms(expr)
+		for _, t := range terms {
+			cond, args, ok := d.termValues(t, codes)
 			if !ok {
 				continue
 			}
@@ -276,25 +295,21 @@ func (d *DB) countEntities(ctx context.Context, f cityops.EntityFilter, w where,
 				best, bestN, bestArgs = cond, some, args
 			}
 		}
-	}
-	if best != "" {
-		// On SQLite the type's index is turned off (+), so that the only
-		// way in is the values' index through id in (…).
-		hint := ""
-		if d.dialect == SQLite {
-			hint = "+"
+		if best != "" {
+			var cw where
+			cw.add(best, bestArgs...)
+			// A single term is its own test.
+			_, single := expr.(q.Term)
+			_, singlePtr := expr.(*q.Term)
+			if !single && !singlePtr {
+				full, fargs, _ := d.qSQL(expr, codes, "v.entity_pk")
+				cw.add(full, fargs...)
+			}
+			if err := d.db.QueryRowContext(ctx, `select count(distinct v.entity_pk) from entity_values v`+cw.String(), cw.args...).Scan(&n); err != nil {
+				return 0, fmt.Errorf("count entities: %w", err)
+			}
+			return n, nil
 		}
-		var dw where
-		dw.add(hint+"tenant = ?", f.Tenant)
-		dw.in(hint+"type", f.Types)
-		dw.in("entity_id", f.IDs)
-		dw.add("id in (select entity_pk from entity_values v where "+best+")", bestArgs...)
-		full, fargs, _ := d.qSQL(expr, expand)
-		dw.add(full, fargs...)
-		if err := d.db.QueryRowContext(ctx, `select count(*) from entities`+dw.String(), dw.args...).Scan(&n); err != nil {
-			return 0, fmt.Errorf("count entities: %w", err)
-		}
-		return n, nil
 	}
 	if err := d.db.QueryRowContext(ctx, `select count(*) from entities`+w.String(), w.args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count entities: %w", err)

@@ -106,36 +106,31 @@ func (tx *Tx) flushValues(ctx context.Context) error {
 	var rows []valueRow
 	for _, pk := range order {
 		t := byPK[pk]
+		// The rows name attributes by code (attrnames.go).
+		code := func(name string) (string, error) { return tx.codeFor(ctx, t.e.Tenant, t.e.Type, name) }
 		if t.all {
 			if !t.fresh {
 				wholePKs = append(wholePKs, pk)
 			}
 			for name, list := range t.e.Attrs {
-				rows = appendValueRows(rows, pk, name, list)
+				c, err := code(name)
+				if err != nil {
+					return err
+				}
+				rows = appendValueRows(rows, pk, c, list)
 			}
 			continue
 		}
 		for name := range t.attrs {
-			if !t.overwrite {
-				pairs = append(pairs, pair{pk, name})
+			c, err := code(name)
+			if err != nil {
+				return err
 			}
-			rows = appendValueRows(rows, pk, name, t.e.Attrs[name])
+			if !t.overwrite {
+				pairs = append(pairs, pair{pk, c})
+			}
+			rows = appendValueRows(rows, pk, c, t.e.Attrs[name])
 		}
-	}
-	// The rows name attributes by code (attrnames.go).
-	for i := range pairs {
-		code, err := tx.codeFor(ctx, pairs[i].attr)
-		if err != nil {
-			return err
-		}
-		pairs[i].attr = code
-	}
-	for i := range rows {
-		code, err := tx.codeFor(ctx, rows[i].attr)
-		if err != nil {
-			return err
-		}
-		rows[i].attr = code
 	}
 	ph := func(b *strings.Builder, n int) {
 		if tx.db.dialect == SQLite {

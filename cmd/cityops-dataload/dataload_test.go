@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -140,9 +141,12 @@ func TestStreamLines(t *testing.T) {
 // TestQueryShapes checks the expected matches against a count by hand of
 // the skewed pm25: a selective and an unselective filter.
 func TestQueryShapes(t *testing.T) {
-	shapes := queryShapes(100_000)
+	shapes := queryShapes(100_000, true)
 	if len(shapes) != 8 {
 		t.Fatalf("%d shapes", len(shapes))
+	}
+	if pages := queryShapes(100_000, false); len(pages) != 4 || slices.ContainsFunc(pages, func(s queryShape) bool { return s.count }) {
+		t.Fatalf("without counts: %d shapes, %+v", len(pages), pages)
 	}
 	over80, both := shapes[1].want, shapes[2].want
 	if over80 < 3000 || over80 > 6000 || both < 5000 || both > 20000 || shapes[3].want != 1 {

@@ -94,6 +94,7 @@ type options struct {
 	stations       int
 	batch          int
 	attrs          int
+	counts         bool
 	format         string
 	perLine        int
 	request        int
@@ -127,6 +128,7 @@ func parseFlags(args []string, stderr io.Writer) (options, int) {
 	fs.IntVar(&o.clients, "clients", 0, "concurrent `clients`, each with one request in flight (0: upsert 8, bulk 2, query 8, history 2; temporal times one request at a time)")
 	fs.IntVar(&o.stations, "stations", 0, "`number` of stations (0: upsert 10,000; bulk and history 1,000)")
 	fs.IntVar(&o.batch, "batch", 100, "upsert: `entities` per batch")
+	fs.BoolVar(&o.counts, "counts", true, "query: also time each shape with count=true (false: pages alone)")
 	fs.IntVar(&o.attrs, "attrs", 2, "upsert: `attributes` per update: 2 (pm25 and no2) or 1 (pm25 alone, as BenchmarkUpsertEntities)")
 	fs.StringVar(&o.format, "format", "reading", "bulk and history lines: `reading` (one observation per line; the server groups them) or temporal (one line per station and attribute)")
 	fs.IntVar(&o.perLine, "per-line", 60, "bulk and history with -format temporal: `instances` per line")

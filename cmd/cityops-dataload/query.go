@@ -31,8 +31,8 @@ type queryShape struct {
 
 // queryShapes are the timed queries: the type alone (the indexed path),
 // a selective and an unselective numeric filter, and an exact name, each
-// with and without count=true, 20 per page.
-func queryShapes(n int) []queryShape {
+// without count=true and, with counts, with it, 20 per page.
+func queryShapes(n int, counts bool) []queryShape {
 	var over80, both int
 	for i := range n {
 		q := queryNumbers(i)
@@ -46,7 +46,11 @@ func queryShapes(n int) []queryShape {
 	fixed := func(s string) func(*rand.Rand) string { return func(*rand.Rand) string { return s } }
 	name := func(rng *rand.Rand) string { return `name=="` + queryNumbers(rng.IntN(n)).name + `"` }
 	var out []queryShape
-	for _, count := range []bool{false, true} {
+	kinds := []bool{false, true}
+	if !counts {
+		kinds = kinds[:1]
+	}
+	for _, count := range kinds {
 		out = append(out,
 			queryShape{"type only", nil, count, n},
 			queryShape{"pm25>80", fixed("pm25>80"), count, over80},
@@ -135,7 +139,7 @@ func (r *runner) query(ctx context.Context) (err error) {
 	r.printf("  setup       %s %s entities (name, pm25, pm10, no2, o3) loaded through %s in %.1f s, %s observations/s (not measured)\n",
 		thousands(int64(n)), entityType, bulkPath, took.Seconds(), rate(float64(n*queryAttrs)/took.Seconds()))
 
-	shapes := queryShapes(n)
+	shapes := queryShapes(n, o.counts)
 	r.printf("  load        %d clients, closed loop, each cycling through %d query shapes, %s; a query times out after %s\n",
 		clients, len(shapes), o.duration, queryTimeout)
 	qapi, err := newAPI(s.srv.URL, s.key, s.tenant, clients, queryTimeout)

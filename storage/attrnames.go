@@ -145,11 +145,10 @@ func (tx *Tx) codeFor(ctx context.Context, tenant, typ, name string) (string, er
 		on conflict (tenant, name, type) do nothing`, tenant, typ, name); err != nil {
 		return "", fmt.Errorf("attribute code: %w", err)
 	}
-	var id int64
-	if err := tx.QueryRowContext(ctx, `select id from attr_names where tenant = $1 and name = $2 and type = $3`, tenant, name, typ).Scan(&id); err != nil {
-		return "", fmt.Errorf("attribute code: %w", err)
+	code, err := tx.db.attrCode(ctx, tx, tenant, typ, name)
+	if err != nil {
+		return "", err
 	}
-	code := strconv.FormatInt(id, 10)
 	if tx.newCodes == nil {
 		tx.newCodes = map[attrKey]string{}
 	}
@@ -162,38 +161,16 @@ func (tx *Tx) codeFor(ctx context.Context, tenant, typ, name string) (string, er
 // compare with.
 func (d *DB) codeExpand(ctx context.Context, e q.Expr, tenant string, types []string, expand func(string) string) (func(string) []string, error) {
 	codes := map[string][]string{}
-	var walk func(e q.Expr) error
-	walk = func(e q.Expr) error {
-		switch e := e.(type) {
-		case q.And:
-			if err := walk(e.L); err != nil {
-				return err
-			}
-			return walk(e.R)
-		case q.Or:
-			if err := walk(e.L); err != nil {
-				return err
-			}
-			return walk(e.R)
-		case *q.And:
-			return walk(*e)
-		case *q.Or:
-			return walk(*e)
-		case *q.Term:
-			return walk(*e)
-		case q.Term:
-			name := expand(e.Path.Attr)
-			if _, ok := codes[name]; ok {
-				return nil
-			}
-			list, err := d.attrCodesOf(ctx, tenant, types, name)
-			codes[name] = list
-			return err
+	for _, attr := range q.Attrs(e) {
+		name := expand(attr)
+		if _, ok := codes[name]; ok {
+			continue
 		}
-		return nil
-	}
-	if err := walk(e); err != nil {
-		return nil, err
+		list, err := d.attrCodesOf(ctx, tenant, types, name)
+		if err != nil {
+			return nil, err
+		}
+		codes[name] = list
 	}
 	return func(s string) []string { return codes[expand(s)] }, nil
 }

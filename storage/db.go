@@ -83,6 +83,9 @@ type DB struct {
 	// rollups keeps roll-up sums in memory once DeferRollups is called
 	// (nil on PostgreSQL): rollup_defer.go.
 	rollups *deferredRollups
+	// hlog holds the recent history while this process ingests (nil on
+	// PostgreSQL): history_log.go.
+	hlog *historyLog
 	// devices caches what MeasureBatch looks up (device.go), entities
 	// what batches wrote (entity_cache.go).
 	devices  deviceCache
@@ -164,6 +167,7 @@ func Open(ctx context.Context, dsn, dataDir string) (*DB, error) {
 		d.writer = make(chan struct{}, 1)
 		d.checkpoints = newCheckpointer(d)
 		d.rollups = newDeferredRollups(d)
+		d.hlog = newHistoryLog(d)
 		db.SetMaxOpenConns(8)
 		db.SetMaxIdleConns(8)
 	} else {
@@ -307,6 +311,11 @@ type Tx struct {
 	cached []*entityRow
 	// newCodes are the attribute codes it gave (attrnames.go).
 	newCodes map[attrKey]string
+	// logAdded are the history log rows it wrote, logRemoved those it
+	// merged or deleted; logChanging: it moves or removes log rows
+	// (history_log.go).
+	logAdded, logRemoved []loggedBlock
+	logChanging          bool
 }
 
 // writerWait bounds the wait for SQLite's writer, as busy_timeout does
@@ -426,6 +435,7 @@ func (tx *Tx) Commit() error {
 	err := tx.Tx.Commit()
 	if err == nil {
 		tx.db.rollups.committed(tx)
+		tx.db.hlog.committed(tx)
 		if len(tx.cached) > 0 {
 			tx.db.entities.put(tx.cached)
 		}
@@ -434,9 +444,10 @@ func (tx *Tx) Commit() error {
 		}
 	} else {
 		tx.db.rollups.aborted(tx)
+		tx.db.hlog.aborted(tx)
 	}
 	tx.staged, tx.settled, tx.cached, tx.flushed = nil, false, nil, nil
-	tx.newCodes = nil
+	tx.newCodes, tx.logAdded, tx.logRemoved, tx.logChanging = nil, nil, nil, false
 	tx.unlock()
 	if err == nil && tx.db.checkpoints != nil {
 		tx.db.checkpoints.committed()
@@ -449,8 +460,9 @@ func (tx *Tx) Commit() error {
 func (tx *Tx) Rollback() error {
 	err := tx.Tx.Rollback()
 	tx.db.rollups.aborted(tx)
+	tx.db.hlog.aborted(tx)
 	tx.staged, tx.settled, tx.cached, tx.flushed = nil, false, nil, nil
-	tx.newCodes = nil
+	tx.newCodes, tx.logAdded, tx.logRemoved, tx.logChanging = nil, nil, nil, false
 	tx.unlock()
 	return err
 }

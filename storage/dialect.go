@@ -11,7 +11,8 @@ import (
 
 // migrationSQL rewrites the few type names that differ between the two
 // databases. Migrations write {{id}} for an auto-numbered primary key and
-// {{time}} for a timestamp, and end a table clustered by its primary key
+// {{time}} for a timestamp, {{rowid}} for a primary key numbered by the
+// caller (SQLite's rowid), and end a table clustered by its primary key
 // with {{clustered}} (SQLite's WITHOUT ROWID; PostgreSQL has no such
 // option).
 func (d *DB) migrationSQL(s string) string {
@@ -21,6 +22,7 @@ func (d *DB) migrationSQL(s string) string {
 			"{{time}}", "timestamptz",
 			"{{clustered}}", "",
 			"{{blob}}", "bytea",
+			"{{rowid}}", "bigint primary key",
 		).Replace(s)
 	}
 	return strings.NewReplacer(
@@ -28,6 +30,7 @@ func (d *DB) migrationSQL(s string) string {
 		"{{time}}", "timestamp",
 		"{{clustered}}", "without rowid",
 		"{{blob}}", "blob",
+		"{{rowid}}", "integer primary key",
 	).Replace(s)
 }
 

@@ -67,15 +67,49 @@ func (tx *Tx) writeBlocks(ctx context.Context, list []instance) error {
 		}
 		return a.at.Before(b.at)
 	})
-	if tx.db.rollups.deferring() && tx.firstBlock == 0 {
-		// The sums in memory remember the oldest block they hold (the
-		// blocks of one transaction are numbered one after another).
-		if err := tx.QueryRowContext(ctx, `select coalesce(max(id), 0) + 1 from entity_blocks`).Scan(&tx.firstBlock); err != nil {
-			return fmt.Errorf("history: %w", err)
-		}
+	if tx.db.hlog.logging() {
+		return tx.logBlocks(ctx, list)
 	}
 	const cols = 11
 	var args []any
+	err := eachBlock(list, func(block []instance, agg *rollAgg, data []byte) {
+		first := &block[0]
+		lo, hi := agg.bounds()
+		args = append(args, first.pk, first.attr, first.dataset, first.at, block[len(block)-1].at, agg.n, agg.nnum, agg.sum, lo, hi, data)
+	})
+	if err != nil {
+		return err
+	}
+	return tx.insertBlocks(ctx, `insert into entity_blocks (entity_pk, attr, dataset_id, t_min, t_max, n, nnum, vsum, vmin, vmax, data) values `, cols, args)
+}
+
+// logBlocks appends the blocks of sorted instances to the history log
+// (history_log.go), numbering them.
+func (tx *Tx) logBlocks(ctx context.Context, list []instance) error {
+	h := tx.db.hlog
+	const cols = 12
+	var args []any
+	err := eachBlock(list, func(block []instance, agg *rollAgg, data []byte) {
+		first, last := &block[0], &block[len(block)-1]
+		id := h.seq.Add(1)
+		if tx.firstBlock == 0 {
+			// The sums in memory remember the oldest block they hold.
+			tx.firstBlock = id
+		}
+		tx.logAdded = append(tx.logAdded, loggedBlock{pkAttr{first.pk, first.attr},
+			logRef{id: id, dataset: first.dataset, tMin: first.at.UnixNano(), tMax: last.at.UnixNano()}})
+		lo, hi := agg.bounds()
+		args = append(args, id, first.pk, first.attr, first.dataset, first.at, last.at, agg.n, agg.nnum, agg.sum, lo, hi, data)
+	})
+	if err != nil {
+		return err
+	}
+	return tx.insertBlocks(ctx, `insert into history_log (id, entity_pk, attr, dataset_id, t_min, t_max, n, nnum, vsum, vmin, vmax, data) values `, cols, args)
+}
+
+// eachBlock calls fn with each block of sorted instances: a series' run
+// within one hour, its sums and its encoding.
+func eachBlock(list []instance, fn func(block []instance, agg *rollAgg, data []byte)) error {
 	for start := 0; start < len(list); {
 		first := &list[start]
 		hour := truncUnix(first.at, blockSpan)
@@ -93,13 +127,17 @@ func (tx *Tx) writeBlocks(ctx context.Context, list []instance) error {
 		if err != nil {
 			return err
 		}
-		lo, hi := agg.bounds()
-		args = append(args, first.pk, first.attr, first.dataset, first.at, block[len(block)-1].at, agg.n, agg.nnum, agg.sum, lo, hi, data)
+		fn(block, &agg, data)
 		start = end
 	}
+	return nil
+}
+
+// insertBlocks runs the multi-row insert of cols columns over args.
+func (tx *Tx) insertBlocks(ctx context.Context, insert string, cols int, args []any) error {
 	for rows := len(args) / cols; rows > 0; {
 		n := tx.db.stmtRows(rows)
-		q := tx.db.multiRow(`insert into entity_blocks (entity_pk, attr, dataset_id, t_min, t_max, n, nnum, vsum, vmin, vmax, data) values `, cols, n, "")
+		q := tx.db.multiRow(insert, cols, n, "")
 		if _, err := tx.exec(ctx, q, args[:n*cols]...); err != nil {
 			return fmt.Errorf("history: %w", err)
 		}
@@ -244,22 +282,70 @@ func (tx *Tx) upsertRollups(ctx context.Context, aggs map[rollKey]*rollAgg) erro
 	return nil
 }
 
-// blockRow is a block as read back.
+// blockRow is a block as read back; pk and attr are set for log rows,
+// and logged.
 type blockRow struct {
 	id         int64
+	pk         int64
+	attr       string
 	dataset    string
 	tMin, tMax time.Time
 	n, nnum    int64
 	sum        float64
 	lo, hi     sql.NullFloat64
 	data       []byte
+	logged     bool
 }
 
 // blocks calls fn for the series' blocks that may hold instances in
-// [from, to), by t_max ascending or descending, until fn returns false.
-// Because a block spans less than an hour, t_max < to + 1h bounds the
-// index range.
-func (d *DB) blocks(ctx context.Context, q queryer, pk int64, attr string, from, to time.Time, desc, withData bool, fn func(b *blockRow) (bool, error)) error {
+// [from, to), by t_max ascending or descending, until fn returns false:
+// those of entity_blocks and, in the process that ingests, those of the
+// history log (history_log.go), read in one snapshot. Because a block
+// spans less than an hour, t_max < to + 1h bounds the index range.
+func (d *DB) blocks(ctx context.Context, pk int64, attr string, from, to time.Time, desc, withData bool, fn func(b *blockRow) (bool, error)) error {
+	h := d.hlog
+	if !h.logging() {
+		return blocksFrom(ctx, d.db, pk, attr, from, to, desc, withData, nil, fn)
+	}
+	for try := 0; ; try++ {
+		refs, gen, err := h.snapshot(ctx, pkAttr{pk, attr}, from, to)
+		if err != nil {
+			return err
+		}
+		if len(refs) == 0 {
+			return blocksFrom(ctx, d.db, pk, attr, from, to, desc, withData, nil, fn)
+		}
+		err = d.readSnapshot(ctx, func(q queryer) error {
+			logged, err := readLogRows(ctx, q, refs, withData)
+			if err != nil {
+				return err
+			}
+			// The read above fixed the snapshot: the refs must still be
+			// what it holds.
+			if len(logged) != len(refs) || !h.unchanged(gen) {
+				return errLogMoved
+			}
+			return blocksFrom(ctx, q, pk, attr, from, to, desc, withData, logged, fn)
+		})
+		if !errors.Is(err, errLogMoved) || try == 10 {
+			return err
+		}
+	}
+}
+
+// readSnapshot runs fn's reads in one read transaction.
+func (d *DB) readSnapshot(ctx context.Context, fn func(q queryer) error) error {
+	tx, err := d.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("history: %w", err)
+	}
+	defer tx.Rollback()
+	return fn(tx)
+}
+
+// blocksFrom reads the series' blocks from entity_blocks in order, the
+// log rows logged among them.
+func blocksFrom(ctx context.Context, q queryer, pk int64, attr string, from, to time.Time, desc, withData bool, logged []blockRow, fn func(b *blockRow) (bool, error)) error {
 	order := "asc"
 	if desc {
 		order = "desc"
@@ -268,6 +354,14 @@ func (d *DB) blocks(ctx context.Context, q queryer, pk int64, attr string, from,
 	if withData {
 		data = "data"
 	}
+	// before: a comes before b in the order asked.
+	before := func(a, b *blockRow) bool {
+		if !a.tMax.Equal(b.tMax) {
+			return a.tMax.Before(b.tMax) != desc
+		}
+		return a.id < b.id != desc
+	}
+	sort.Slice(logged, func(i, j int) bool { return before(&logged[i], &logged[j]) })
 	rows, err := q.QueryContext(ctx, `select id, dataset_id, t_min, t_max, n, nnum, vsum, vmin, vmax, `+data+` from entity_blocks
 		where entity_pk = $1 and attr = $2 and t_max >= $3 and t_max < $4 and t_min < $5
 		order by t_max `+order+`, id `+order, pk, attr, from.UTC(), to.UTC().Add(blockSpan), to.UTC())
@@ -281,12 +375,28 @@ func (d *DB) blocks(ctx context.Context, q queryer, pk int64, attr string, from,
 			return fmt.Errorf("history: %w", err)
 		}
 		b.tMin, b.tMax = b.tMin.UTC(), b.tMax.UTC()
+		for len(logged) > 0 && before(&logged[0], &b) {
+			more, err := fn(&logged[0])
+			if err != nil || !more {
+				return err
+			}
+			logged = logged[1:]
+		}
 		more, err := fn(&b)
 		if err != nil || !more {
 			return err
 		}
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("history: %w", err)
+	}
+	for i := range logged {
+		more, err := fn(&logged[i])
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
 }
 
 // History implements cityops.EntityService. Blocks are read newest
@@ -323,7 +433,7 @@ func (d *DB) History(ctx context.Context, tenant, id, attr string, from, to time
 	if err != nil {
 		return nil, err
 	}
-	err = d.blocks(ctx, d.db, row.pk, code, from, to, lastN, true, func(b *blockRow) (bool, error) {
+	err = d.blocks(ctx, row.pk, code, from, to, lastN, true, func(b *blockRow) (bool, error) {
 		if limit > 0 && len(list) >= limit {
 			cut()
 			// Newest first: later blocks end before this one; oldest
@@ -531,7 +641,7 @@ func (a *aggregator) span(ctx context.Context, lo, hi time.Time, grains []time.D
 // fromBlocks adds [lo, hi): a block within it and within one period
 // counts whole; others are decoded.
 func (a *aggregator) fromBlocks(ctx context.Context, lo, hi time.Time) error {
-	return a.d.blocks(ctx, a.d.db, a.pk, a.attr, lo, hi, false, true, func(b *blockRow) (bool, error) {
+	return a.d.blocks(ctx, a.pk, a.attr, lo, hi, false, true, func(b *blockRow) (bool, error) {
 		if !b.tMin.Before(lo) && b.tMax.Before(hi) && a.index(b.tMin) == a.index(b.tMax) {
 			a.add(b.tMin, b.n, b.nnum, b.sum, b.lo, b.hi)
 			return true, nil
@@ -564,7 +674,7 @@ func (a *aggregator) distinct(ctx context.Context) error {
 	seen := map[int]map[string]bool{}
 	n := 0
 	var derr error
-	err := a.d.blocks(ctx, a.d.db, a.pk, a.attr, a.from, a.to, false, true, func(b *blockRow) (bool, error) {
+	err := a.d.blocks(ctx, a.pk, a.attr, a.from, a.to, false, true, func(b *blockRow) (bool, error) {
 		err := decodeBlock(b.data, func(in *decoded) bool {
 			if in.at.Before(a.from) || !in.at.Before(a.to) {
 				return true
@@ -682,6 +792,18 @@ func (d *DB) DeleteHistory(ctx context.Context, tenant, id, attr, datasetID stri
 			return fmt.Errorf("delete history: %w", err)
 		}
 		n, _ := res.RowsAffected()
+		pa := pkAttr{row.pk, code}
+		var refs []logRef
+		for _, r := range tx.logRefs(pa) {
+			if all || r.dataset == datasetID {
+				refs = append(refs, r)
+			}
+		}
+		logged, err := tx.removeLogRows(ctx, pa, refs)
+		if err != nil {
+			return err
+		}
+		n += logged
 		res, err = tx.ExecContext(ctx, `delete from entity_rollups where `+cond, args...)
 		if err != nil {
 			return fmt.Errorf("delete history: %w", err)
@@ -738,50 +860,20 @@ func (d *DB) ReplaceInstance(ctx context.Context, tenant, id, attr, instanceID s
 		if err != nil {
 			return err
 		}
-		var dataset string
-		var data []byte
-		err = tx.QueryRowContext(ctx, `select dataset_id, data from entity_blocks where id = $1 and entity_pk = $2 and attr = $3`,
-			blockID, row.pk, code).Scan(&dataset, &data)
-		if errors.Is(err, sql.ErrNoRows) {
-			return cityops.Errorf(cityops.ENOTFOUND, "instance %q not found", instanceID)
-		}
-		if err != nil {
-			return fmt.Errorf("instance: %w", err)
-		}
-		// Decode the block, leave the instance out, and write the rest
-		// back as a new block.
-		var keep []instance
-		found := false
-		var derr error
-		err = decodeBlock(data, func(in *decoded) bool {
-			if !found && in.at.Equal(at) {
-				found = true
-				return true
-			}
-			a, err := in.attr(dataset)
-			if err != nil {
-				derr = err
-				return false
-			}
-			i, err := newInstance(row.pk, code, a, in.at)
-			if err != nil {
-				derr = err
-				return false
-			}
-			i.at, i.dataset = in.at, dataset
-			keep = append(keep, i)
-			return true
-		})
-		if err == nil {
-			err = derr
-		}
+		b, keep, err := tx.instanceBlock(ctx, pkAttr{row.pk, code}, blockID, at)
 		if err != nil {
 			return err
 		}
-		if !found {
+		if b == nil {
 			return cityops.Errorf(cityops.ENOTFOUND, "instance %q not found", instanceID)
 		}
-		if _, err := tx.ExecContext(ctx, `delete from entity_blocks where id = $1`, blockID); err != nil {
+		dataset := b.dataset
+		if b.logged {
+			_, err = tx.removeLogRows(ctx, pkAttr{row.pk, code}, []logRef{{id: b.id, dataset: b.dataset, tMin: b.tMin.UnixNano(), tMax: b.tMax.UnixNano()}})
+		} else {
+			_, err = tx.ExecContext(ctx, `delete from entity_blocks where id = $1`, b.id)
+		}
+		if err != nil {
 			return fmt.Errorf("instance: %w", err)
 		}
 		hours := map[time.Time]bool{truncUnix(at, blockSpan): true}
@@ -813,6 +905,83 @@ func (d *DB) ReplaceInstance(ctx context.Context, tenant, id, attr, instanceID s
 	})
 }
 
+// instanceBlock finds the block that holds the instance at `at` named
+// with block id: the series' first block in that hour, by id, from that
+// id on, with an instance at that time (the named block, or the block
+// that took it in: a compaction of the log, history_log.go, or a
+// rewrite by ReplaceInstance). It returns the block and its other
+// instances, or nil.
+func (tx *Tx) instanceBlock(ctx context.Context, pa pkAttr, id int64, at time.Time) (*blockRow, []instance, error) {
+	hour := truncUnix(at, blockSpan)
+	var cands []blockRow
+	rows, err := tx.QueryContext(ctx, `select id, dataset_id, t_min, t_max, data from entity_blocks
+		where entity_pk = $1 and t_max >= $2 and t_max < $3 and attr = $4 and t_min <= $2 and id >= $5`,
+		pa.pk, at, hour.Add(blockSpan), pa.attr, id)
+	if err != nil {
+		return nil, nil, fmt.Errorf("instance: %w", err)
+	}
+	for rows.Next() {
+		var b blockRow
+		if err := rows.Scan(&b.id, &b.dataset, &b.tMin, &b.tMax, &b.data); err != nil {
+			rows.Close()
+			return nil, nil, fmt.Errorf("instance: %w", err)
+		}
+		cands = append(cands, b)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("instance: %w", err)
+	}
+	var refs []logRef
+	for _, r := range tx.logRefs(pa) {
+		if r.id >= id && r.tMin <= at.UnixNano() && r.tMax >= at.UnixNano() {
+			refs = append(refs, r)
+		}
+	}
+	logged, err := readLogRows(ctx, tx, refs, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	cands = append(cands, logged...)
+	sort.Slice(cands, func(i, j int) bool { return cands[i].id < cands[j].id })
+	for i := range cands {
+		b := &cands[i]
+		// Decode the block and leave the instance out.
+		var keep []instance
+		found := false
+		var derr error
+		err := decodeBlock(b.data, func(in *decoded) bool {
+			if !found && in.at.Equal(at) {
+				found = true
+				return true
+			}
+			a, err := in.attr(b.dataset)
+			if err != nil {
+				derr = err
+				return false
+			}
+			i, err := newInstance(pa.pk, pa.attr, a, in.at)
+			if err != nil {
+				derr = err
+				return false
+			}
+			i.at, i.dataset = in.at, b.dataset
+			keep = append(keep, i)
+			return true
+		})
+		if err == nil {
+			err = derr
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		if found {
+			return b, keep, nil
+		}
+	}
+	return nil, nil, nil
+}
+
 // recomputeRollups sets a series' hour roll-up from its blocks, and
 // moves its day roll-up by the hour's change (the minimum and maximum
 // from the day's hours).
@@ -825,9 +994,29 @@ func (tx *Tx) recomputeRollups(ctx context.Context, s seriesKey, hour time.Time)
 		s.pk, s.attr, s.dataset, hour, hour.Add(blockSpan)).Scan(&n, &nnum, &sum, &lo, &hi); err != nil {
 		return fmt.Errorf("roll-ups: %w", err)
 	}
+	// And the series' blocks of that hour in the history log.
+	var refs []logRef
+	for _, r := range tx.logRefs(pkAttr{s.pk, s.attr}) {
+		if r.dataset == s.dataset && r.tMax >= hour.UnixNano() && r.tMax < hour.Add(blockSpan).UnixNano() {
+			refs = append(refs, r)
+		}
+	}
+	logged, err := readLogRows(ctx, tx, refs, false)
+	if err != nil {
+		return err
+	}
+	for _, b := range logged {
+		n, nnum, sum = n+b.n, nnum+b.nnum, sum+b.sum
+		if b.lo.Valid && (!lo.Valid || b.lo.Float64 < lo.Float64) {
+			lo = b.lo
+		}
+		if b.hi.Valid && (!hi.Valid || b.hi.Float64 > hi.Float64) {
+			hi = b.hi
+		}
+	}
 	var on, onnum int64
 	var osum float64
-	err := tx.QueryRowContext(ctx, `select n, nnum, vsum from entity_rollups where entity_pk = $1 and attr = $2 and dataset_id = $3
+	err = tx.QueryRowContext(ctx, `select n, nnum, vsum from entity_rollups where entity_pk = $1 and attr = $2 and dataset_id = $3
 		and grain = 3600 and bucket = $4`, s.pk, s.attr, s.dataset, hour).Scan(&on, &onnum, &osum)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("roll-ups: %w", err)

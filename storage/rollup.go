@@ -163,6 +163,21 @@ func (d *DB) ApplyRetention(ctx context.Context) (int64, error) {
 						return err
 					}
 					n, _ := res.RowsAffected()
+					if st.arg == nil {
+						// The raw history: the log's blocks too.
+						pa := pkAttr{s.pk, s.attr}
+						var old []logRef
+						for _, r := range tx.logRefs(pa) {
+							if r.tMax < cut(st.days).UnixNano() {
+								old = append(old, r)
+							}
+						}
+						m, err := tx.removeLogRows(ctx, pa, old)
+						if err != nil {
+							return err
+						}
+						n += m
+					}
 					total += n
 					return nil
 				})

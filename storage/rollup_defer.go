@@ -252,9 +252,9 @@ func (tx *Tx) flushRollups(ctx context.Context, limit int) error {
 		}
 		delete(tx.staged, k)
 	}
-	var top int64
-	if err := tx.QueryRowContext(ctx, `select coalesce(max(id), 0) from entity_blocks`).Scan(&top); err != nil {
-		return fmt.Errorf("roll-ups: %w", err)
+	top, err := tx.topBlock(ctx)
+	if err != nil {
+		return err
 	}
 	for _, a := range part {
 		a.mark = top
@@ -301,9 +301,27 @@ func (tx *Tx) writeSettled(ctx context.Context, aggs map[rollKey]*rollAgg) error
 	return tx.upsertRollups(ctx, aggs)
 }
 
+// topBlock returns the newest history block's id, in entity_blocks or
+// the log (history_log.go).
+func (tx *Tx) topBlock(ctx context.Context) (int64, error) {
+	if h := tx.db.hlog; h.logging() {
+		return h.seq.Load(), nil
+	}
+	var top int64
+	if err := tx.QueryRowContext(ctx, `select max(m) from (select coalesce(max(id), 0) as m from entity_blocks
+		union all select coalesce(max(id), 0) from history_log) s`).Scan(&top); err != nil {
+		return 0, fmt.Errorf("roll-ups: %w", err)
+	}
+	return top, nil
+}
+
 // markRollups moves the watermark to the newest block.
 func (tx *Tx) markRollups(ctx context.Context) error {
-	if _, err := tx.ExecContext(ctx, `update rollup_watermark set block_id = (select coalesce(max(id), 0) from entity_blocks)`); err != nil {
+	top, err := tx.topBlock(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `update rollup_watermark set block_id = $1`, top); err != nil {
 		return fmt.Errorf("roll-ups: %w", err)
 	}
 	return nil
@@ -410,6 +428,10 @@ func (d *DB) DeferRollups(ctx context.Context) error {
 	if recovered > 0 {
 		d.Log.Warn("roll-ups: added the history blocks written after the last flush (the previous process did not stop cleanly)", "blocks", recovered)
 	}
+	if err := d.hlog.start(ctx); err != nil {
+		f.Close()
+		return err
+	}
 	r.lock = f
 	r.active.Store(true)
 	r.wg.Add(1)
@@ -426,7 +448,9 @@ func (tx *Tx) recoverRollups(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("roll-ups: %w", err)
 	}
 	rows, err := tx.QueryContext(ctx, `select id, entity_pk, attr, dataset_id, t_min, n, nnum, vsum, vmin, vmax
-		from entity_blocks where id > $1`, w)
+		from entity_blocks where id > $1
+		union all select id, entity_pk, attr, dataset_id, t_min, n, nnum, vsum, vmin, vmax
+		from history_log where id > $1`, w)
 	if err != nil {
 		return 0, fmt.Errorf("roll-ups: %w", err)
 	}
@@ -552,6 +576,9 @@ func (r *deferredRollups) shutdown() {
 	}
 	r.stopOnce.Do(func() { close(r.stop) })
 	r.wg.Wait()
+	// The log's rows are all below the watermark now: merge them before
+	// another process may take the database.
+	r.db.hlog.shutdown()
 	if r.lock != nil {
 		r.lock.Close()
 	}

@@ -298,6 +298,12 @@ func runServe(ctx context.Context, args []string, env *Env) int {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cityops_rollup_flush_failures_total",
 			Help: "Parts of a roll-up flush that failed; their sums stay in memory and are written later."},
 			func() float64 { _, n := db.RollupsInMemory(); return float64(n) }))
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cityops_history_log_blocks",
+			Help: "History blocks in the log, not yet merged into the history (merged every 10 s)."},
+			func() float64 { n, _ := db.LogRows(); return float64(n) }))
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cityops_history_log_compaction_failures_total",
+			Help: "Compactions of the history log that failed; their blocks stay in the log and are merged later."},
+			func() float64 { _, n := db.LogRows(); return float64(n) }))
 	}
 	// NGSI-LD subscriptions: the notifier hears every committed entity
 	// write and serves the subscriptions API, so that changes apply at once.

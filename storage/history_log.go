@@ -1,0 +1,617 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The recent history in a log, on SQLite, in the process that ingests
+// (after DeferRollups).
+//
+// A batch wrote a block per series into entity_blocks, and an entry at
+// its entity's place in entity_blocks_entity: once the history held a
+// few pages per entity, every station in a commit cost a page of that
+// index written, and the batch upsert fell from about 25,000 to 15,500
+// updates/s as the history grew (docs/benchmarks.md). Batches now append
+// their blocks to history_log, which has no index: a block costs a row at
+// the end of the table. Every compactEvery the blocks of each series and
+// hour are merged into one block of entity_blocks, a part at a time
+// (compactPartRows log rows a transaction, in the writer's turn), so the
+// index gets an entry per series and compaction instead of per batch.
+//
+// Ids. The log's ids are history block ids, given here in the writer's
+// turn after every id entity_blocks has used, so roll-up marks and the
+// watermark (rollup_defer.go) go on naming blocks in write order. A
+// merged block takes the largest id among its rows. Only rows at or below
+// the roll-up watermark are merged (their sums are in the roll-up rows),
+// so a merged block is never above the watermark and a restart after a
+// crash adds to the roll-ups only log rows, once. An instance id names
+// its block at the time it was read; the block that holds the instance
+// later is the series' first block in its hour with an id at or above
+// that one (ReplaceInstance).
+//
+// Reading. Only this process knows which log rows belong to a series:
+// refs, in memory, added when a batch commits. A reader copies the
+// series' refs and reads their rows and entity_blocks in one read
+// transaction. A transaction that moves or removes log rows (a
+// compaction part, ReplaceInstance, DeleteHistory) changes gen when its
+// turn begins and when it ends, and a reader whose copy and snapshot
+// straddle one reads again. Rows merged stay in the table, no longer in
+// refs, until a range delete after the whole compaction; the next start
+// after a crash tells merged rows from the others by the merged block
+// that covers them.
+//
+// Other processes (the one-shot commands) and PostgreSQL write history
+// into entity_blocks directly and do not read the log; none of the
+// one-shot commands reads history.
+
+// compactEvery is how often the log is merged into entity_blocks.
+var compactEvery = 10 * time.Second
+
+// compactPartRows is about how many log rows one transaction of a
+// compaction merges.
+const compactPartRows = 16_384
+
+// logDeleteRows is how many merged rows one transaction deletes.
+const logDeleteRows = 65_536
+
+// logRef is a log row, as a reader finds it.
+type logRef struct {
+	id         int64
+	dataset    string
+	tMin, tMax int64 // Unix nanoseconds
+}
+
+// loggedBlock is a log row a transaction wrote or removed.
+type loggedBlock struct {
+	pa  pkAttr
+	ref logRef
+}
+
+type historyLog struct {
+	db     *DB
+	active atomic.Bool
+	// seq is the last block id given; it moves in the writer's turn.
+	seq atomic.Int64
+
+	mu   sync.Mutex
+	refs map[pkAttr][]logRef // by id
+	n    int
+	// gen changes when a transaction that moves or removes log rows
+	// begins and ends; changing is true meanwhile and changed closed when
+	// it ends.
+	gen      uint64
+	changing bool
+	changed  chan struct{}
+
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	stopOnce sync.Once
+	// failures counts compactions that failed (their rows stayed).
+	failures atomic.Int64
+}
+
+func newHistoryLog(d *DB) *historyLog {
+	return &historyLog{db: d, refs: map[pkAttr][]logRef{}, stop: make(chan struct{})}
+}
+
+// logging reports whether blocks go to the log.
+func (h *historyLog) logging() bool { return h != nil && h.active.Load() }
+
+// start loads the log's rows that are not merged yet and starts the
+// compactions; DeferRollups calls it, after recovering the roll-ups.
+func (h *historyLog) start(ctx context.Context) error {
+	d := h.db
+	var top int64
+	if err := d.db.QueryRowContext(ctx, `select max(m) from (select coalesce(max(id), 0) as m from entity_blocks
+		union all select coalesce(max(id), 0) from history_log
+		union all select coalesce(max(seq), 0) from sqlite_sequence where name = 'entity_blocks') s`).Scan(&top); err != nil {
+		return fmt.Errorf("history log: %w", err)
+	}
+	rows, err := d.db.QueryContext(ctx, `select id, entity_pk, attr, dataset_id, t_min, t_max from history_log order by id`)
+	if err != nil {
+		return fmt.Errorf("history log: %w", err)
+	}
+	type row struct {
+		pa   pkAttr
+		ref  logRef
+		hour int64
+	}
+	var list []row
+	for rows.Next() {
+		var r row
+		var tMin, tMax time.Time
+		if err := rows.Scan(&r.ref.id, &r.pa.pk, &r.pa.attr, &r.ref.dataset, &tMin, &tMax); err != nil {
+			rows.Close()
+			return fmt.Errorf("history log: %w", err)
+		}
+		r.ref.tMin, r.ref.tMax = tMin.UnixNano(), tMax.UnixNano()
+		r.hour = truncUnix(tMin.UTC(), blockSpan).Unix()
+		list = append(list, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("history log: %w", err)
+	}
+	// A row is merged already when its series has a block in entity_blocks
+	// in the same hour with an id at or above its own (a crash between a
+	// compaction's parts and its delete).
+	type seriesHour struct {
+		s    seriesKey
+		hour int64
+	}
+	merged := map[seriesHour]int64{}
+	kept := 0
+	for _, r := range list {
+		k := seriesHour{seriesKey{r.pa.pk, r.pa.attr, r.ref.dataset}, r.hour}
+		top, ok := merged[k]
+		if !ok {
+			hour := time.Unix(r.hour, 0).UTC()
+			if err := d.db.QueryRowContext(ctx, `select coalesce(max(id), 0) from entity_blocks
+				where entity_pk = $1 and t_max >= $2 and t_max < $3 and attr = $4 and dataset_id = $5`,
+				r.pa.pk, hour, hour.Add(blockSpan), r.pa.attr, r.ref.dataset).Scan(&top); err != nil {
+				return fmt.Errorf("history log: %w", err)
+			}
+			merged[k] = top
+		}
+		if r.ref.id <= top {
+			continue
+		}
+		h.refs[r.pa] = append(h.refs[r.pa], r.ref)
+		kept++
+	}
+	h.n = kept
+	h.seq.Store(top)
+	h.active.Store(true)
+	h.wg.Add(1)
+	go h.run()
+	return nil
+}
+
+func (h *historyLog) run() {
+	defer h.wg.Done()
+	t := time.NewTicker(compactEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-h.stop:
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		if err := h.compact(ctx); err != nil {
+			h.failures.Add(1)
+			h.db.Log.Warn("history log: compaction failed; its rows stay in the log and are tried again", "err", err)
+		}
+		cancel()
+	}
+}
+
+// shutdown stops the compactions and merges what the log holds; call it
+// after the roll-ups' last flush, so that every row is below the
+// watermark.
+func (h *historyLog) shutdown() {
+	if !h.logging() {
+		return
+	}
+	h.stopOnce.Do(func() {
+		close(h.stop)
+		h.wg.Wait()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		if err := h.compact(ctx); err != nil {
+			h.db.Log.Warn("history log: the last compaction failed; the next start merges its rows", "err", err)
+		}
+	})
+}
+
+// snapshot copies the refs of an attribute's rows that may hold
+// instances in [from, to) (the condition blocks puts on entity_blocks),
+// waiting out a transaction that moves rows, and returns gen for
+// unchanged.
+func (h *historyLog) snapshot(ctx context.Context, pa pkAttr, from, to time.Time) ([]logRef, uint64, error) {
+	lo, hi, end := from.UnixNano(), to.Add(blockSpan).UnixNano(), to.UnixNano()
+	for {
+		h.mu.Lock()
+		if !h.changing {
+			var out []logRef
+			for _, r := range h.refs[pa] {
+				if r.tMax >= lo && r.tMax < hi && r.tMin < end {
+					out = append(out, r)
+				}
+			}
+			gen := h.gen
+			h.mu.Unlock()
+			return out, gen, nil
+		}
+		wait := h.changed
+		h.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return nil, 0, ctx.Err()
+		}
+	}
+}
+
+// unchanged reports that no transaction moved or removed log rows since
+// snapshot returned gen.
+func (h *historyLog) unchanged(gen uint64) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return !h.changing && h.gen == gen
+}
+
+// changeLog marks the transaction as one that moves or removes log rows:
+// readers that overlap it read again.
+func (tx *Tx) changeLog() {
+	h := tx.db.hlog
+	if tx.logChanging || !h.logging() {
+		return
+	}
+	h.mu.Lock()
+	h.changing, h.changed = true, make(chan struct{})
+	h.gen++
+	h.mu.Unlock()
+	tx.logChanging = true
+}
+
+// logCommitted takes a committed transaction's log rows into refs and
+// removes those it merged or deleted; the caller still holds the
+// writer's turn.
+func (h *historyLog) committed(tx *Tx) {
+	if h == nil || len(tx.logAdded) == 0 && !tx.logChanging {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, b := range tx.logAdded {
+		h.refs[b.pa] = append(h.refs[b.pa], b.ref)
+		h.n++
+	}
+	if len(tx.logRemoved) > 0 {
+		gone := map[int64]bool{}
+		pas := map[pkAttr]bool{}
+		for _, b := range tx.logRemoved {
+			gone[b.ref.id] = true
+			pas[b.pa] = true
+		}
+		for pa := range pas {
+			list := h.refs[pa]
+			keep := list[:0]
+			for _, r := range list {
+				if !gone[r.id] {
+					keep = append(keep, r)
+				}
+			}
+			h.n -= len(list) - len(keep)
+			if len(keep) == 0 {
+				delete(h.refs, pa)
+			} else {
+				h.refs[pa] = keep
+			}
+		}
+	}
+	h.endChangeLocked(tx)
+}
+
+// aborted ends a change that did not commit.
+func (h *historyLog) aborted(tx *Tx) {
+	if h == nil || !tx.logChanging {
+		return
+	}
+	h.mu.Lock()
+	h.endChangeLocked(tx)
+	h.mu.Unlock()
+}
+
+func (h *historyLog) endChangeLocked(tx *Tx) {
+	if tx.logChanging {
+		h.changing = false
+		h.gen++
+		close(h.changed)
+	}
+}
+
+// logRefs returns the refs of an attribute's log rows as the transaction
+// sees them: those in memory, its own, less those it removed.
+func (tx *Tx) logRefs(pa pkAttr) []logRef {
+	h := tx.db.hlog
+	if !h.logging() {
+		return nil
+	}
+	h.mu.Lock()
+	list := append([]logRef(nil), h.refs[pa]...)
+	h.mu.Unlock()
+	for _, b := range tx.logAdded {
+		if b.pa == pa {
+			list = append(list, b.ref)
+		}
+	}
+	if len(tx.logRemoved) == 0 {
+		return list
+	}
+	gone := map[int64]bool{}
+	for _, b := range tx.logRemoved {
+		gone[b.ref.id] = true
+	}
+	keep := list[:0]
+	for _, r := range list {
+		if !gone[r.id] {
+			keep = append(keep, r)
+		}
+	}
+	return keep
+}
+
+// removeLogRows deletes log rows in the transaction.
+func (tx *Tx) removeLogRows(ctx context.Context, pa pkAttr, refs []logRef) (int64, error) {
+	if len(refs) == 0 {
+		return 0, nil
+	}
+	tx.changeLog()
+	var n int64
+	for start := 0; start < len(refs); start += chunkRows {
+		part := refs[start:min(start+chunkRows, len(refs))]
+		args := make([]any, len(part))
+		for i, r := range part {
+			args[i] = r.id
+			tx.logRemoved = append(tx.logRemoved, loggedBlock{pa, r})
+		}
+		res, err := tx.ExecContext(ctx, `delete from history_log where id in (`+placeholders(1, len(part))+`)`, args...)
+		if err != nil {
+			return n, fmt.Errorf("history log: %w", err)
+		}
+		m, _ := res.RowsAffected()
+		n += m
+	}
+	return n, nil
+}
+
+// readLogRows reads the rows of refs, in any order.
+func readLogRows(ctx context.Context, q queryer, refs []logRef, withData bool) ([]blockRow, error) {
+	data := "null"
+	if withData {
+		data = "data"
+	}
+	out := make([]blockRow, 0, len(refs))
+	for start := 0; start < len(refs); start += chunkRows {
+		part := refs[start:min(start+chunkRows, len(refs))]
+		args := make([]any, len(part))
+		for i, r := range part {
+			args[i] = r.id
+		}
+		rows, err := q.QueryContext(ctx, `select id, entity_pk, attr, dataset_id, t_min, t_max, n, nnum, vsum, vmin, vmax, `+data+`
+			from history_log where id in (`+placeholders(1, len(part))+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("history log: %w", err)
+		}
+		for rows.Next() {
+			var b blockRow
+			if err := rows.Scan(&b.id, &b.pk, &b.attr, &b.dataset, &b.tMin, &b.tMax, &b.n, &b.nnum, &b.sum, &b.lo, &b.hi, &b.data); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("history log: %w", err)
+			}
+			b.tMin, b.tMax, b.logged = b.tMin.UTC(), b.tMax.UTC(), true
+			out = append(out, b)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("history log: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// errLogMoved: log rows a reader copied were moved meanwhile.
+var errLogMoved = errors.New("history log: rows moved while read")
+
+// compact merges the log rows at or below the roll-up watermark into
+// entity_blocks, a part at a time, then deletes the merged rows.
+func (h *historyLog) compact(ctx context.Context) error {
+	d := h.db
+	var w int64
+	if err := d.db.QueryRowContext(ctx, `select block_id from rollup_watermark`).Scan(&w); err != nil {
+		return fmt.Errorf("history log: %w", err)
+	}
+	type item struct {
+		pa   pkAttr
+		rows int
+	}
+	var todo []item
+	h.mu.Lock()
+	for pa, list := range h.refs {
+		n := 0
+		for n < len(list) && list[n].id <= w {
+			n++
+		}
+		if n > 0 {
+			todo = append(todo, item{pa, n})
+		}
+	}
+	h.mu.Unlock()
+	// By entity, so that a part's new index entries sit together.
+	sort.Slice(todo, func(i, j int) bool {
+		if todo[i].pa.pk != todo[j].pa.pk {
+			return todo[i].pa.pk < todo[j].pa.pk
+		}
+		return todo[i].pa.attr < todo[j].pa.attr
+	})
+	for start := 0; start < len(todo); {
+		end, rows := start, 0
+		for end < len(todo) && (end == start || rows+todo[end].rows <= compactPartRows) {
+			rows += todo[end].rows
+			end++
+		}
+		part := make([]pkAttr, 0, end-start)
+		for _, it := range todo[start:end] {
+			part = append(part, it.pa)
+		}
+		if err := d.inTx(ctx, func(tx *Tx) error { return tx.compactPart(ctx, part, w) }); err != nil {
+			return err
+		}
+		start = end
+	}
+	return h.deleteMerged(ctx, w)
+}
+
+// compactPart merges the log rows at or below w of the attributes in
+// part, each series and hour into one block.
+func (tx *Tx) compactPart(ctx context.Context, part []pkAttr, w int64) error {
+	tx.changeLog()
+	var refs []logRef
+	var removed []loggedBlock
+	var pks []int64
+	for _, pa := range part {
+		list := tx.logRefs(pa)
+		for _, r := range list {
+			if r.id <= w {
+				refs = append(refs, r)
+				removed = append(removed, loggedBlock{pa, r})
+			}
+		}
+		pks = append(pks, pa.pk)
+	}
+	live, err := tx.liveEntities(ctx, pks)
+	if err != nil {
+		return err
+	}
+	rows, err := readLogRows(ctx, tx, refs, true)
+	if err != nil {
+		return err
+	}
+	if len(rows) != len(refs) {
+		return fmt.Errorf("history log: %d of %d rows to merge not found", len(refs)-len(rows), len(refs))
+	}
+	// Rows of entities deleted since are dropped with the others below.
+	type key struct {
+		s    seriesKey
+		hour int64
+	}
+	groups := map[key][]*blockRow{}
+	var keys []key
+	for i := range rows {
+		b := &rows[i]
+		if !live[b.pk] {
+			continue
+		}
+		k := key{seriesKey{b.pk, b.attr, b.dataset}, truncUnix(b.tMin, blockSpan).Unix()}
+		if groups[k] == nil {
+			keys = append(keys, k)
+		}
+		groups[k] = append(groups[k], b)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := keys[i], keys[j]
+		if a.s.pk != b.s.pk {
+			return a.s.pk < b.s.pk
+		}
+		if a.s.attr != b.s.attr {
+			return a.s.attr < b.s.attr
+		}
+		if a.s.dataset != b.s.dataset {
+			return a.s.dataset < b.s.dataset
+		}
+		return a.hour < b.hour
+	})
+	const cols = 12
+	args := make([]any, 0, len(keys)*cols)
+	for _, k := range keys {
+		m, err := mergeBlocks(groups[k])
+		if err != nil {
+			return err
+		}
+		args = append(args, m.id, k.s.pk, k.s.attr, k.s.dataset, m.tMin, m.tMax, m.n, m.nnum, m.sum, m.lo, m.hi, m.data)
+	}
+	if err := tx.insertBlocks(ctx, `insert into entity_blocks (id, entity_pk, attr, dataset_id, t_min, t_max, n, nnum, vsum, vmin, vmax, data) values `, cols, args); err != nil {
+		return err
+	}
+	tx.logRemoved = append(tx.logRemoved, removed...)
+	return nil
+}
+
+// mergeBlocks makes one block of a series' blocks in one hour, in id
+// order: their instances by time (those at the same time as written),
+// the largest id, and the sums of all.
+func mergeBlocks(list []*blockRow) (*blockRow, error) {
+	sort.Slice(list, func(i, j int) bool { return list[i].id < list[j].id })
+	if len(list) == 1 {
+		return list[0], nil
+	}
+	m := &blockRow{id: list[len(list)-1].id, tMin: list[0].tMin, tMax: list[0].tMax}
+	var ins []instance
+	for _, b := range list {
+		m.n, m.nnum, m.sum = m.n+b.n, m.nnum+b.nnum, m.sum+b.sum
+		if b.tMin.Before(m.tMin) {
+			m.tMin = b.tMin
+		}
+		if b.tMax.After(m.tMax) {
+			m.tMax = b.tMax
+		}
+		if b.lo.Valid && (!m.lo.Valid || b.lo.Float64 < m.lo.Float64) {
+			m.lo = b.lo
+		}
+		if b.hi.Valid && (!m.hi.Valid || b.hi.Float64 > m.hi.Float64) {
+			m.hi = b.hi
+		}
+		err := decodeBlock(b.data, func(d *decoded) bool {
+			ins = append(ins, instance{at: d.at, num: d.num, isNum: d.isNum, plain: d.plain, unit: d.unit, value: string(d.json)})
+			return true
+		})
+		if err != nil {
+			return nil, fmt.Errorf("history log: block %d: %w", b.id, err)
+		}
+	}
+	sort.SliceStable(ins, func(i, j int) bool { return ins[i].at.Before(ins[j].at) })
+	data, err := encodeBlock(ins)
+	if err != nil {
+		return nil, err
+	}
+	m.data = data
+	return m, nil
+}
+
+// deleteMerged deletes the log rows at or below w that no ref names any
+// more (merged, removed or of deleted entities), a range at a time.
+func (h *historyLog) deleteMerged(ctx context.Context, w int64) error {
+	d := h.db
+	for {
+		var lo sql.NullInt64
+		if err := d.db.QueryRowContext(ctx, `select min(id) from history_log`).Scan(&lo); err != nil {
+			return fmt.Errorf("history log: %w", err)
+		}
+		upto := w
+		h.mu.Lock()
+		for _, list := range h.refs {
+			if list[0].id-1 < upto {
+				upto = list[0].id - 1
+			}
+		}
+		h.mu.Unlock()
+		if !lo.Valid || lo.Int64 > upto {
+			return nil
+		}
+		upto = min(upto, lo.Int64+logDeleteRows-1)
+		if _, err := d.execWrite(ctx, `delete from history_log where id <= $1`, upto); err != nil {
+			return fmt.Errorf("history log: %w", err)
+		}
+	}
+}
+
+// LogRows reports the history blocks waiting in the log and the
+// compactions that failed so far, for metrics.
+func (d *DB) LogRows() (rows int, failures int64) {
+	h := d.hlog
+	if h == nil {
+		return 0, 0
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.n, h.failures.Load()
+}

@@ -413,127 +413,193 @@ func readLogRows(ctx context.Context, q queryer, refs []logRef, withData bool) (
 var errLogMoved = errors.New("history log: rows moved while read")
 
 // compact merges the log rows at or below the roll-up watermark into
-// entity_blocks, a part at a time, then deletes the merged rows.
+// entity_blocks, then deletes the merged rows. It reads them in one pass
+// and merges each series' rows of an hour outside the writer's turn; the
+// writer then inserts a part's merged blocks at a time, leaving out an
+// attribute whose rows changed meanwhile (a delete) for the next time.
 func (h *historyLog) compact(ctx context.Context) error {
 	d := h.db
 	var w int64
 	if err := d.db.QueryRowContext(ctx, `select block_id from rollup_watermark`).Scan(&w); err != nil {
 		return fmt.Errorf("history log: %w", err)
 	}
-	type item struct {
-		pa   pkAttr
-		rows int
-	}
-	var todo []item
+	// The rows to merge: refs at or below w. Others in the table are
+	// merged already (a crash) or deleted.
+	want := map[int64]pkAttr{}
+	count := map[pkAttr]int{}
 	h.mu.Lock()
 	for pa, list := range h.refs {
-		n := 0
-		for n < len(list) && list[n].id <= w {
-			n++
-		}
-		if n > 0 {
-			todo = append(todo, item{pa, n})
+		for _, r := range list {
+			if r.id > w {
+				break
+			}
+			want[r.id] = pa
+			count[pa]++
 		}
 	}
 	h.mu.Unlock()
-	// By entity, so that a part's new index entries sit together.
-	sort.Slice(todo, func(i, j int) bool {
-		if todo[i].pa.pk != todo[j].pa.pk {
-			return todo[i].pa.pk < todo[j].pa.pk
-		}
-		return todo[i].pa.attr < todo[j].pa.attr
-	})
-	for start := 0; start < len(todo); {
-		end, rows := start, 0
-		for end < len(todo) && (end == start || rows+todo[end].rows <= compactPartRows) {
-			rows += todo[end].rows
-			end++
-		}
-		part := make([]pkAttr, 0, end-start)
-		for _, it := range todo[start:end] {
-			part = append(part, it.pa)
-		}
-		if err := d.inTx(ctx, func(tx *Tx) error { return tx.compactPart(ctx, part, w) }); err != nil {
+	if len(want) > 0 {
+		groups, err := h.readToMerge(ctx, w, want)
+		if err != nil {
 			return err
 		}
-		start = end
+		if err := h.mergeParts(ctx, w, groups, count); err != nil {
+			return err
+		}
 	}
 	return h.deleteMerged(ctx, w)
 }
 
-// compactPart merges the log rows at or below w of the attributes in
-// part, each series and hour into one block.
-func (tx *Tx) compactPart(ctx context.Context, part []pkAttr, w int64) error {
-	tx.changeLog()
-	var refs []logRef
-	var removed []loggedBlock
-	var pks []int64
-	for _, pa := range part {
-		list := tx.logRefs(pa)
-		for _, r := range list {
-			if r.id <= w {
-				refs = append(refs, r)
-				removed = append(removed, loggedBlock{pa, r})
-			}
+// logGroup is one attribute's log rows to merge, by series and hour.
+type logGroup struct {
+	pa     pkAttr
+	rows   int
+	blocks map[logHour][]*blockRow
+}
+
+type logHour struct {
+	dataset string
+	hour    int64
+}
+
+// readToMerge reads the rows of want, at or below w, in one pass by id.
+func (h *historyLog) readToMerge(ctx context.Context, w int64, want map[int64]pkAttr) (map[pkAttr]*logGroup, error) {
+	rows, err := h.db.db.QueryContext(ctx, `select id, entity_pk, attr, dataset_id, t_min, t_max, n, nnum, vsum, vmin, vmax, data
+		from history_log where id <= $1 order by id`, w)
+	if err != nil {
+		return nil, fmt.Errorf("history log: %w", err)
+	}
+	defer rows.Close()
+	groups := map[pkAttr]*logGroup{}
+	for rows.Next() {
+		b := &blockRow{logged: true}
+		if err := rows.Scan(&b.id, &b.pk, &b.attr, &b.dataset, &b.tMin, &b.tMax, &b.n, &b.nnum, &b.sum, &b.lo, &b.hi, &b.data); err != nil {
+			return nil, fmt.Errorf("history log: %w", err)
 		}
-		pks = append(pks, pa.pk)
-	}
-	live, err := tx.liveEntities(ctx, pks)
-	if err != nil {
-		return err
-	}
-	rows, err := readLogRows(ctx, tx, refs, true)
-	if err != nil {
-		return err
-	}
-	if len(rows) != len(refs) {
-		return fmt.Errorf("history log: %d of %d rows to merge not found", len(refs)-len(rows), len(refs))
-	}
-	// Rows of entities deleted since are dropped with the others below.
-	type key struct {
-		s    seriesKey
-		hour int64
-	}
-	groups := map[key][]*blockRow{}
-	var keys []key
-	for i := range rows {
-		b := &rows[i]
-		if !live[b.pk] {
+		pa, ok := want[b.id]
+		if !ok {
 			continue
 		}
-		k := key{seriesKey{b.pk, b.attr, b.dataset}, truncUnix(b.tMin, blockSpan).Unix()}
-		if groups[k] == nil {
-			keys = append(keys, k)
+		b.tMin, b.tMax = b.tMin.UTC(), b.tMax.UTC()
+		g := groups[pa]
+		if g == nil {
+			g = &logGroup{pa: pa, blocks: map[logHour][]*blockRow{}}
+			groups[pa] = g
 		}
-		groups[k] = append(groups[k], b)
+		k := logHour{b.dataset, truncUnix(b.tMin, blockSpan).Unix()}
+		g.blocks[k] = append(g.blocks[k], b)
+		g.rows++
 	}
-	sort.Slice(keys, func(i, j int) bool {
-		a, b := keys[i], keys[j]
-		if a.s.pk != b.s.pk {
-			return a.s.pk < b.s.pk
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("history log: %w", err)
+	}
+	return groups, nil
+}
+
+// mergeParts merges the groups a part at a time (about compactPartRows
+// rows a transaction), by entity, so that a part's new index entries
+// sit together. count is how many refs at or below w each attribute had
+// when they were read.
+func (h *historyLog) mergeParts(ctx context.Context, w int64, groups map[pkAttr]*logGroup, count map[pkAttr]int) error {
+	list := make([]*logGroup, 0, len(groups))
+	for _, g := range groups {
+		list = append(list, g)
+	}
+	sort.Slice(list, func(i, j int) bool {
+		if list[i].pa.pk != list[j].pa.pk {
+			return list[i].pa.pk < list[j].pa.pk
 		}
-		if a.s.attr != b.s.attr {
-			return a.s.attr < b.s.attr
-		}
-		if a.s.dataset != b.s.dataset {
-			return a.s.dataset < b.s.dataset
-		}
-		return a.hour < b.hour
+		return list[i].pa.attr < list[j].pa.attr
 	})
-	const cols = 12
-	args := make([]any, 0, len(keys)*cols)
-	for _, k := range keys {
-		m, err := mergeBlocks(groups[k])
+	for start := 0; start < len(list); {
+		end, rows := start, 0
+		for end < len(list) && (end == start || rows+list[end].rows <= compactPartRows) {
+			rows += list[end].rows
+			end++
+		}
+		part := list[start:end]
+		// Merged outside the writer's turn.
+		type mergedGroup struct {
+			g      *logGroup
+			blocks []*blockRow
+		}
+		merged := make([]mergedGroup, 0, len(part))
+		for _, g := range part {
+			mg := mergedGroup{g: g}
+			for _, bs := range g.blocks {
+				m, err := mergeBlocks(bs)
+				if err != nil {
+					return err
+				}
+				mg.blocks = append(mg.blocks, m)
+			}
+			sort.Slice(mg.blocks, func(i, j int) bool { return mg.blocks[i].id < mg.blocks[j].id })
+			merged = append(merged, mg)
+		}
+		err := h.db.inTx(ctx, func(tx *Tx) error {
+			tx.changeLog()
+			live, err := tx.liveRange(ctx, part[0].pa.pk, part[len(part)-1].pa.pk)
+			if err != nil {
+				return err
+			}
+			const cols = 12
+			var args []any
+			// The transaction has written no log rows, so memory's refs
+			// are what it sees.
+			ok := make([]bool, len(merged))
+			h.mu.Lock()
+			for i, mg := range merged {
+				list := h.refs[mg.g.pa]
+				n := 0
+				for n < len(list) && list[n].id <= w {
+					n++
+				}
+				if n != count[mg.g.pa] || mg.g.rows != n {
+					continue // deleted from meanwhile: the next compaction
+				}
+				ok[i] = true
+				for _, r := range list[:n] {
+					tx.logRemoved = append(tx.logRemoved, loggedBlock{mg.g.pa, r})
+				}
+			}
+			h.mu.Unlock()
+			for i, mg := range merged {
+				if !ok[i] {
+					continue
+				}
+				if !live[mg.g.pa.pk] {
+					continue // the entity's gone: its rows are dropped
+				}
+				for _, m := range mg.blocks {
+					args = append(args, m.id, mg.g.pa.pk, mg.g.pa.attr, m.dataset, m.tMin, m.tMax, m.n, m.nnum, m.sum, m.lo, m.hi, m.data)
+				}
+			}
+			return tx.insertBlocks(ctx, `insert into entity_blocks (id, entity_pk, attr, dataset_id, t_min, t_max, n, nnum, vsum, vmin, vmax, data) values `, cols, args)
+		})
 		if err != nil {
 			return err
 		}
-		args = append(args, m.id, k.s.pk, k.s.attr, k.s.dataset, m.tMin, m.tMax, m.n, m.nnum, m.sum, m.lo, m.hi, m.data)
+		start = end
 	}
-	if err := tx.insertBlocks(ctx, `insert into entity_blocks (id, entity_pk, attr, dataset_id, t_min, t_max, n, nnum, vsum, vmin, vmax, data) values `, cols, args); err != nil {
-		return err
-	}
-	tx.logRemoved = append(tx.logRemoved, removed...)
 	return nil
+}
+
+// liveRange returns which entities from lo to hi are still stored.
+func (tx *Tx) liveRange(ctx context.Context, lo, hi int64) (map[int64]bool, error) {
+	rows, err := tx.QueryContext(ctx, `select id from entities where id >= $1 and id <= $2`, lo, hi)
+	if err != nil {
+		return nil, fmt.Errorf("history log: %w", err)
+	}
+	defer rows.Close()
+	out := map[int64]bool{}
+	for rows.Next() {
+		var pk int64
+		if err := rows.Scan(&pk); err != nil {
+			return nil, fmt.Errorf("history log: %w", err)
+		}
+		out[pk] = true
+	}
+	return out, rows.Err()
 }
 
 // mergeBlocks makes one block of a series' blocks in one hour, in id
@@ -544,7 +610,7 @@ func mergeBlocks(list []*blockRow) (*blockRow, error) {
 	if len(list) == 1 {
 		return list[0], nil
 	}
-	m := &blockRow{id: list[len(list)-1].id, tMin: list[0].tMin, tMax: list[0].tMax}
+	m := &blockRow{id: list[len(list)-1].id, dataset: list[0].dataset, tMin: list[0].tMin, tMax: list[0].tMax}
 	var ins []instance
 	for _, b := range list {
 		m.n, m.nnum, m.sum = m.n+b.n, m.nnum+b.nnum, m.sum+b.sum

@@ -191,7 +191,15 @@ func TestHistoryLogCrash(t *testing.T) {
 			pa = k
 		}
 	}
-	if err := d.inTx(ctx, func(tx *Tx) error { return tx.compactPart(ctx, []pkAttr{pa}, w) }); err != nil {
+	want := map[int64]pkAttr{}
+	for _, r := range d.hlog.refs[pa] {
+		want[r.id] = pa
+	}
+	groups, err := d.hlog.readToMerge(ctx, w, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.hlog.mergeParts(ctx, w, groups, map[pkAttr]int{pa: len(want)}); err != nil {
 		t.Fatal(err)
 	}
 	const c = "urn:ngsi-ld:AirQualityObserved:crashC"

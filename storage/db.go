@@ -92,6 +92,9 @@ type DB struct {
 	entities entityCache
 	// attrs are the attribute codes of history and values (attrnames.go).
 	attrs attrCodes
+	// counts are the turns of count=true queries (query.go).
+	counts    chan struct{}
+	countOnce sync.Once
 	// stmts keeps the entity write path's statements prepared (stmt.go).
 	stmts     preparedStmts
 	dummyOnce sync.Once

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -296,6 +297,12 @@ func (d *DB) countEntities(ctx context.Context, f cityops.EntityFilter, w where,
 			}
 		}
 		if best != "" {
+			if bestN > cheapCount {
+				if err := d.acquireCount(ctx); err != nil {
+					return 0, err
+				}
+				defer d.releaseCount()
+			}
 			var cw where
 			cw.add(best, bestArgs...)
 			// A single term is its own test.
@@ -311,11 +318,38 @@ func (d *DB) countEntities(ctx context.Context, f cityops.EntityFilter, w where,
 			return n, nil
 		}
 	}
+	if err := d.acquireCount(ctx); err != nil {
+		return 0, err
+	}
+	defer d.releaseCount()
 	if err := d.db.QueryRowContext(ctx, `select count(*) from entities`+w.String(), w.args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count entities: %w", err)
 	}
 	return n, nil
 }
+
+// countSlots bounds the broad counts that run at once: half the cores,
+// at least one. Counting a q whose terms all match thousands of entities
+// reads tens of thousands of index entries; a few at once kept every
+// core busy and the pages waiting (docs/benchmarks.md). Pages, counts of
+// a type alone and counts driven by a term with at most cheapCount
+// matches do not wait.
+const cheapCount = 1000
+
+var countSlots = max(1, runtime.GOMAXPROCS(0)/2)
+
+// acquireCount waits for a count's turn, or for ctx.
+func (d *DB) acquireCount(ctx context.Context) error {
+	d.countOnce.Do(func() { d.counts = make(chan struct{}, countSlots) })
+	select {
+	case d.counts <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return cityops.Errorf(cityops.EUNAVAILABLE, "too many counts are running; try again")
+	}
+}
+
+func (d *DB) releaseCount() { <-d.counts }
 
 // maxDriven is the most matches of a term a count is driven from.
 const maxDriven = 20000

@@ -87,7 +87,7 @@ func (tx *Tx) writeBlocks(ctx context.Context, list []instance) error {
 // (history_log.go), numbering them.
 func (tx *Tx) logBlocks(ctx context.Context, list []instance) error {
 	h := tx.db.hlog
-	const cols = 12
+	const cols = 5
 	var args []any
 	err := eachBlock(list, func(block []instance, agg *rollAgg, data []byte) {
 		first, last := &block[0], &block[len(block)-1]
@@ -98,13 +98,12 @@ func (tx *Tx) logBlocks(ctx context.Context, list []instance) error {
 		}
 		tx.logAdded = append(tx.logAdded, loggedBlock{pkAttr{first.pk, first.attr},
 			logRef{id: id, dataset: first.dataset, tMin: first.at.UnixNano(), tMax: last.at.UnixNano()}})
-		lo, hi := agg.bounds()
-		args = append(args, id, first.pk, first.attr, first.dataset, first.at, last.at, agg.n, agg.nnum, agg.sum, lo, hi, data)
+		args = append(args, id, first.pk, first.attr, first.dataset, data)
 	})
 	if err != nil {
 		return err
 	}
-	return tx.insertBlocks(ctx, `insert into history_log (id, entity_pk, attr, dataset_id, t_min, t_max, n, nnum, vsum, vmin, vmax, data) values `, cols, args)
+	return tx.insertBlocks(ctx, `insert into history_log (id, entity_pk, attr, dataset_id, data) values `, cols, args)
 }
 
 // eachBlock calls fn with each block of sorted instances: a series' run
@@ -316,7 +315,7 @@ func (d *DB) blocks(ctx context.Context, pk int64, attr string, from, to time.Ti
 			return blocksFrom(ctx, d.db, pk, attr, from, to, desc, withData, nil, fn)
 		}
 		err = d.readSnapshot(ctx, func(q queryer) error {
-			logged, err := readLogRows(ctx, q, refs, withData)
+			logged, err := readLogRows(ctx, q, refs)
 			if err != nil {
 				return err
 			}
@@ -938,7 +937,7 @@ func (tx *Tx) instanceBlock(ctx context.Context, pa pkAttr, id int64, at time.Ti
 			refs = append(refs, r)
 		}
 	}
-	logged, err := readLogRows(ctx, tx, refs, true)
+	logged, err := readLogRows(ctx, tx, refs)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -1001,7 +1000,7 @@ func (tx *Tx) recomputeRollups(ctx context.Context, s seriesKey, hour time.Time)
 			refs = append(refs, r)
 		}
 	}
-	logged, err := readLogRows(ctx, tx, refs, false)
+	logged, err := readLogRows(ctx, tx, refs)
 	if err != nil {
 		return err
 	}

@@ -3,12 +3,16 @@ package storage
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cityops/cityops"
 )
 
 // The recent history in a log, on SQLite, in the process that ingests
@@ -59,7 +63,7 @@ var compactEvery = 10 * time.Second
 const compactPartRows = 16_384
 
 // logDeleteRows is how many merged rows one transaction deletes.
-const logDeleteRows = 65_536
+const logDeleteRows = 16_384
 
 // logRef is a log row, as a reader finds it.
 type logRef struct {
@@ -114,30 +118,19 @@ func (h *historyLog) start(ctx context.Context) error {
 		union all select coalesce(max(seq), 0) from sqlite_sequence where name = 'entity_blocks') s`).Scan(&top); err != nil {
 		return fmt.Errorf("history log: %w", err)
 	}
-	rows, err := d.db.QueryContext(ctx, `select id, entity_pk, attr, dataset_id, t_min, t_max from history_log order by id`)
-	if err != nil {
-		return fmt.Errorf("history log: %w", err)
-	}
 	type row struct {
 		pa   pkAttr
 		ref  logRef
 		hour int64
 	}
 	var list []row
-	for rows.Next() {
-		var r row
-		var tMin, tMax time.Time
-		if err := rows.Scan(&r.ref.id, &r.pa.pk, &r.pa.attr, &r.ref.dataset, &tMin, &tMax); err != nil {
-			rows.Close()
-			return fmt.Errorf("history log: %w", err)
-		}
-		r.ref.tMin, r.ref.tMax = tMin.UnixNano(), tMax.UnixNano()
-		r.hour = truncUnix(tMin.UTC(), blockSpan).Unix()
-		list = append(list, r)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("history log: %w", err)
+	err := scanLog(ctx, d.db, `select id, entity_pk, attr, dataset_id, data from history_log order by id`, nil, func(b *blockRow) error {
+		list = append(list, row{pkAttr{b.pk, b.attr}, logRef{id: b.id, dataset: b.dataset, tMin: b.tMin.UnixNano(), tMax: b.tMax.UnixNano()},
+			truncUnix(b.tMin, blockSpan).Unix()})
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	// A row is merged already when its series has a block in entity_blocks
 	// in the same hour with an id at or above its own (a crash between a
@@ -364,7 +357,7 @@ func (tx *Tx) removeLogRows(ctx context.Context, pa pkAttr, refs []logRef) (int6
 			args[i] = r.id
 			tx.logRemoved = append(tx.logRemoved, loggedBlock{pa, r})
 		}
-		res, err := tx.ExecContext(ctx, `delete from history_log where id in (`+placeholders(1, len(part))+`)`, args...)
+		res, err := tx.ExecContext(ctx, `delete from history_log where id in (`+anonymous(len(part))+`)`, args...)
 		if err != nil {
 			return n, fmt.Errorf("history log: %w", err)
 		}
@@ -375,11 +368,7 @@ func (tx *Tx) removeLogRows(ctx context.Context, pa pkAttr, refs []logRef) (int6
 }
 
 // readLogRows reads the rows of refs, in any order.
-func readLogRows(ctx context.Context, q queryer, refs []logRef, withData bool) ([]blockRow, error) {
-	data := "null"
-	if withData {
-		data = "data"
-	}
+func readLogRows(ctx context.Context, q queryer, refs []logRef) ([]blockRow, error) {
 	out := make([]blockRow, 0, len(refs))
 	for start := 0; start < len(refs); start += chunkRows {
 		part := refs[start:min(start+chunkRows, len(refs))]
@@ -387,26 +376,89 @@ func readLogRows(ctx context.Context, q queryer, refs []logRef, withData bool) (
 		for i, r := range part {
 			args[i] = r.id
 		}
-		rows, err := q.QueryContext(ctx, `select id, entity_pk, attr, dataset_id, t_min, t_max, n, nnum, vsum, vmin, vmax, `+data+`
-			from history_log where id in (`+placeholders(1, len(part))+`)`, args...)
+		err := scanLog(ctx, q, `select id, entity_pk, attr, dataset_id, data from history_log where id in (`+anonymous(len(part))+`)`, args,
+			func(b *blockRow) error {
+				out = append(out, *b)
+				return nil
+			})
 		if err != nil {
-			return nil, fmt.Errorf("history log: %w", err)
-		}
-		for rows.Next() {
-			var b blockRow
-			if err := rows.Scan(&b.id, &b.pk, &b.attr, &b.dataset, &b.tMin, &b.tMax, &b.n, &b.nnum, &b.sum, &b.lo, &b.hi, &b.data); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("history log: %w", err)
-			}
-			b.tMin, b.tMax, b.logged = b.tMin.UTC(), b.tMax.UTC(), true
-			out = append(out, b)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("history log: %w", err)
+			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// anonymous lists n SQLite parameters: unnumbered, since SQLite looks
+// numbered ones up in a list, once per parameter bound.
+func anonymous(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+// scanLog calls fn with each log row the query selects (id, entity_pk,
+// attr, dataset_id, data), its time range and sums read from its data.
+func scanLog(ctx context.Context, q queryer, query string, args []any, fn func(b *blockRow) error) error {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("history log: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		b := blockRow{logged: true}
+		if err := rows.Scan(&b.id, &b.pk, &b.attr, &b.dataset, &b.data); err != nil {
+			return fmt.Errorf("history log: %w", err)
+		}
+		if err := b.summarize(); err != nil {
+			return fmt.Errorf("history log: block %d: %w", b.id, err)
+		}
+		if err := fn(&b); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("history log: %w", err)
+	}
+	return nil
+}
+
+// summarize sets a block's time range and sums from its data, as
+// writeBlocks computed them.
+func (b *blockRow) summarize() error {
+	var agg rollAgg
+	n := 0
+	var derr error
+	err := decodeBlock(b.data, func(d *decoded) bool {
+		in := instance{num: d.num, isNum: d.isNum}
+		if !d.plain {
+			var a cityops.Attr
+			if err := json.Unmarshal(d.json, &a); err != nil {
+				derr = err
+				return false
+			}
+			in.num, in.isNum = a.Number()
+		}
+		agg.add(&in)
+		if n == 0 || d.at.Before(b.tMin) {
+			b.tMin = d.at
+		}
+		if n == 0 || d.at.After(b.tMax) {
+			b.tMax = d.at
+		}
+		n++
+		return true
+	})
+	if err == nil {
+		err = derr
+	}
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return errBlock
+	}
+	b.n, b.nnum, b.sum = agg.n, agg.nnum, agg.sum
+	b.lo = sql.NullFloat64{Float64: agg.min, Valid: agg.nnum > 0}
+	b.hi = sql.NullFloat64{Float64: agg.max, Valid: agg.nnum > 0}
+	return nil
 }
 
 // errLogMoved: log rows a reader copied were moved meanwhile.
@@ -464,23 +516,14 @@ type logHour struct {
 
 // readToMerge reads the rows of want, at or below w, in one pass by id.
 func (h *historyLog) readToMerge(ctx context.Context, w int64, want map[int64]pkAttr) (map[pkAttr]*logGroup, error) {
-	rows, err := h.db.db.QueryContext(ctx, `select id, entity_pk, attr, dataset_id, t_min, t_max, n, nnum, vsum, vmin, vmax, data
-		from history_log where id <= $1 order by id`, w)
-	if err != nil {
-		return nil, fmt.Errorf("history log: %w", err)
-	}
-	defer rows.Close()
 	groups := map[pkAttr]*logGroup{}
-	for rows.Next() {
-		b := &blockRow{logged: true}
-		if err := rows.Scan(&b.id, &b.pk, &b.attr, &b.dataset, &b.tMin, &b.tMax, &b.n, &b.nnum, &b.sum, &b.lo, &b.hi, &b.data); err != nil {
-			return nil, fmt.Errorf("history log: %w", err)
-		}
-		pa, ok := want[b.id]
+	err := scanLog(ctx, h.db.db, `select id, entity_pk, attr, dataset_id, data from history_log where id <= ? order by id`, []any{w}, func(row *blockRow) error {
+		pa, ok := want[row.id]
 		if !ok {
-			continue
+			return nil
 		}
-		b.tMin, b.tMax = b.tMin.UTC(), b.tMax.UTC()
+		b := new(blockRow)
+		*b = *row
 		g := groups[pa]
 		if g == nil {
 			g = &logGroup{pa: pa, blocks: map[logHour][]*blockRow{}}
@@ -489,9 +532,10 @@ func (h *historyLog) readToMerge(ctx context.Context, w int64, want map[int64]pk
 		k := logHour{b.dataset, truncUnix(b.tMin, blockSpan).Unix()}
 		g.blocks[k] = append(g.blocks[k], b)
 		g.rows++
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("history log: %w", err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return groups, nil
 }

@@ -448,9 +448,7 @@ func (tx *Tx) recoverRollups(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("roll-ups: %w", err)
 	}
 	rows, err := tx.QueryContext(ctx, `select id, entity_pk, attr, dataset_id, t_min, n, nnum, vsum, vmin, vmax
-		from entity_blocks where id > $1
-		union all select id, entity_pk, attr, dataset_id, t_min, n, nnum, vsum, vmin, vmax
-		from history_log where id > $1`, w)
+		from entity_blocks where id > $1`, w)
 	if err != nil {
 		return 0, fmt.Errorf("roll-ups: %w", err)
 	}
@@ -460,16 +458,8 @@ func (tx *Tx) recoverRollups(ctx context.Context) (int64, error) {
 		agg rollAgg
 	}
 	var blocks []block
-	for rows.Next() {
-		var b block
-		var s seriesKey
-		var tMin time.Time
-		var lo, hi sql.NullFloat64
-		if err := rows.Scan(&b.id, &s.pk, &s.attr, &s.dataset, &tMin, &b.agg.n, &b.agg.nnum, &b.agg.sum, &lo, &hi); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("roll-ups: %w", err)
-		}
-		b.agg.min, b.agg.max, b.agg.mark = lo.Float64, hi.Float64, b.id
+	add := func(id int64, s seriesKey, tMin time.Time, n, nnum int64, sum float64, lo, hi sql.NullFloat64) {
+		b := block{id: id, agg: rollAgg{n: n, nnum: nnum, sum: sum, min: lo.Float64, max: hi.Float64, mark: id}}
 		if !lo.Valid || !hi.Valid {
 			b.agg.nnum, b.agg.sum = 0, 0
 		}
@@ -478,9 +468,30 @@ func (tx *Tx) recoverRollups(ctx context.Context) (int64, error) {
 			blocks = append(blocks, b)
 		}
 	}
+	for rows.Next() {
+		var id int64
+		var s seriesKey
+		var tMin time.Time
+		var n, nnum int64
+		var sum float64
+		var lo, hi sql.NullFloat64
+		if err := rows.Scan(&id, &s.pk, &s.attr, &s.dataset, &tMin, &n, &nnum, &sum, &lo, &hi); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("roll-ups: %w", err)
+		}
+		add(id, s, tMin, n, nnum, sum, lo, hi)
+	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return 0, fmt.Errorf("roll-ups: %w", err)
+	}
+	// And the history log's (history_log.go), whose sums are in its data.
+	err = scanLog(ctx, tx, `select id, entity_pk, attr, dataset_id, data from history_log where id > ?`, []any{w}, func(b *blockRow) error {
+		add(b.id, seriesKey{b.pk, b.attr, b.dataset}, b.tMin, b.n, b.nnum, b.sum, b.lo, b.hi)
+		return nil
+	})
+	if err != nil {
+		return 0, err
 	}
 	marks := map[rollKey]int64{}
 	aggs := map[rollKey]*rollAgg{}

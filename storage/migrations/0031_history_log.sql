@@ -9,18 +9,13 @@
 -- one block of entity_blocks. The ids are history block ids (the same
 -- numbers as entity_blocks', for roll-up marks and instance ids); no
 -- foreign key: an entity's delete would scan the table, and the blocks of
--- deleted entities are dropped when merged.
+-- deleted entities are dropped when merged. A block's time range and sums
+-- are read from its data (block.go): a row is five values to bind, not
+-- twelve.
 create table history_log (
 	id          {{rowid}},
 	entity_pk   bigint not null,
 	attr        text not null,
 	dataset_id  text not null default '',
-	t_min       {{time}} not null,
-	t_max       {{time}} not null,
-	n           integer not null,
-	nnum        integer not null,
-	vsum        double precision not null,
-	vmin        double precision,
-	vmax        double precision,
 	data        {{blob}} not null
 );

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -61,6 +62,10 @@ var compactEvery = 10 * time.Second
 // compactPartRows is about how many log rows one transaction of a
 // compaction merges.
 const compactPartRows = 16_384
+
+// compactRoundRows bounds the log rows one round of a compaction holds
+// in memory (a round is read whole, then merged).
+var compactRoundRows = 262_144
 
 // logDeleteRows is how many merged rows one transaction deletes.
 const logDeleteRows = 16_384
@@ -470,13 +475,41 @@ var errLogMoved = errors.New("history log: rows moved while read")
 // writer then inserts a part's merged blocks at a time, leaving out an
 // attribute whose rows changed meanwhile (a delete) for the next time.
 func (h *historyLog) compact(ctx context.Context) error {
+	for {
+		more, err := h.compactRound(ctx)
+		if err != nil || !more {
+			return err
+		}
+	}
+}
+
+// compactRound merges up to compactRoundRows log rows, the oldest; more
+// reports that rows below the watermark were left for another round.
+func (h *historyLog) compactRound(ctx context.Context) (more bool, err error) {
 	d := h.db
 	var w int64
 	if err := d.db.QueryRowContext(ctx, `select block_id from rollup_watermark`).Scan(&w); err != nil {
-		return fmt.Errorf("history log: %w", err)
+		return false, fmt.Errorf("history log: %w", err)
 	}
 	// The rows to merge: refs at or below w. Others in the table are
 	// merged already (a crash) or deleted.
+	var ids []int64
+	h.mu.Lock()
+	for _, list := range h.refs {
+		for _, r := range list {
+			if r.id > w {
+				break
+			}
+			ids = append(ids, r.id)
+		}
+	}
+	h.mu.Unlock()
+	if len(ids) > compactRoundRows {
+		// A round's rows are held in memory: the oldest, and the rest
+		// in the next round.
+		slices.Sort(ids)
+		w, more = ids[compactRoundRows-1], true
+	}
 	want := map[int64]pkAttr{}
 	count := map[pkAttr]int{}
 	h.mu.Lock()
@@ -493,13 +526,13 @@ func (h *historyLog) compact(ctx context.Context) error {
 	if len(want) > 0 {
 		groups, err := h.readToMerge(ctx, w, want)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if err := h.mergeParts(ctx, w, groups, count); err != nil {
-			return err
+			return false, err
 		}
 	}
-	return h.deleteMerged(ctx, w)
+	return more, h.deleteMerged(ctx, w)
 }
 
 // logGroup is one attribute's log rows to merge, by series and hour.

@@ -313,3 +313,32 @@ func TestHistoryLogReadRace(t *testing.T) {
 		}
 	}
 }
+
+// TestHistoryLogRounds: a compaction larger than a round goes round
+// after round, oldest rows first, and reads the same after.
+func TestHistoryLogRounds(t *testing.T) {
+	d := openLogged(t, t.TempDir())
+	rows := compactRoundRows
+	compactRoundRows = 5
+	t.Cleanup(func() { compactRoundRows = rows })
+	const a, b = "urn:ngsi-ld:AirQualityObserved:roundA", "urn:ngsi-ld:AirQualityObserved:roundB"
+	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	ingest(t, d, a, t0, 60)
+	ingest(t, d, b, t0, 60)
+	wantA, wantB := history(t, d, a), history(t, d, b)
+	settleAndCompact(t, d)
+	if n, _ := d.LogRows(); n != 0 {
+		t.Fatalf("%d blocks left in the log after compacting in rounds", n)
+	}
+	if got := tableRows(t, d, "history_log"); got != 0 {
+		t.Fatalf("history_log keeps %d rows", got)
+	}
+	// Six rows each (a's first), five a round: a's first five, then a's
+	// last with b's first four, then b's last two.
+	if got := tableRows(t, d, "entity_blocks"); got != 4 {
+		t.Fatalf("entity_blocks holds %d blocks, want 4 (rounds of five of the twelve rows)", got)
+	}
+	if gotA, gotB := history(t, d, a), history(t, d, b); !sameLines(gotA, wantA) || !sameLines(gotB, wantB) {
+		t.Fatalf("after rounds: %d and %d instances, want 60 and 60", len(gotA), len(gotB))
+	}
+}

@@ -92,12 +92,8 @@ type historyLog struct {
 	mu   sync.Mutex
 	refs map[pkAttr][]logRef // by id
 	n    int
-	// gen changes when a transaction that moves or removes log rows
-	// begins and ends; changing is true meanwhile and changed closed when
-	// it ends.
-	gen      uint64
-	changing bool
-	changed  chan struct{}
+	// gate tells readers of a transaction that moves or removes log rows.
+	gate moveGate
 
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -215,36 +211,20 @@ func (h *historyLog) shutdown() {
 // unchanged.
 func (h *historyLog) snapshot(ctx context.Context, pa pkAttr, from, to time.Time) ([]logRef, uint64, error) {
 	lo, hi, end := from.UnixNano(), to.Add(blockSpan).UnixNano(), to.UnixNano()
-	for {
-		h.mu.Lock()
-		if !h.changing {
-			var out []logRef
-			for _, r := range h.refs[pa] {
-				if r.tMax >= lo && r.tMax < hi && r.tMin < end {
-					out = append(out, r)
-				}
+	var out []logRef
+	gen, err := h.gate.copy(ctx, &h.mu, func() {
+		for _, r := range h.refs[pa] {
+			if r.tMax >= lo && r.tMax < hi && r.tMin < end {
+				out = append(out, r)
 			}
-			gen := h.gen
-			h.mu.Unlock()
-			return out, gen, nil
 		}
-		wait := h.changed
-		h.mu.Unlock()
-		select {
-		case <-wait:
-		case <-ctx.Done():
-			return nil, 0, ctx.Err()
-		}
-	}
+	})
+	return out, gen, err
 }
 
 // unchanged reports that no transaction moved or removed log rows since
 // snapshot returned gen.
-func (h *historyLog) unchanged(gen uint64) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return !h.changing && h.gen == gen
-}
+func (h *historyLog) unchanged(gen uint64) bool { return h.gate.unchanged(&h.mu, gen) }
 
 // changeLog marks the transaction as one that moves or removes log rows:
 // readers that overlap it read again.
@@ -254,8 +234,7 @@ func (tx *Tx) changeLog() {
 		return
 	}
 	h.mu.Lock()
-	h.changing, h.changed = true, make(chan struct{})
-	h.gen++
+	h.gate.beginLocked()
 	h.mu.Unlock()
 	tx.logChanging = true
 }
@@ -311,9 +290,7 @@ func (h *historyLog) aborted(tx *Tx) {
 
 func (h *historyLog) endChangeLocked(tx *Tx) {
 	if tx.logChanging {
-		h.changing = false
-		h.gen++
-		close(h.changed)
+		h.gate.endLocked()
 	}
 }
 

@@ -85,11 +85,8 @@ type deferredRollups struct {
 	mu   sync.Mutex
 	sums map[pkAttr][]pendingRoll
 	n    int
-	// gen changes when a flush starts and ends; settling is true while
-	// one runs, and settled is closed when it ends.
-	gen      uint64
-	settling bool
-	settled  chan struct{}
+	// gate tells readers of a flush.
+	gate moveGate
 
 	kick, stop chan struct{}
 	wg         sync.WaitGroup
@@ -174,9 +171,7 @@ func (r *deferredRollups) aborted(tx *Tx) {
 }
 
 func (r *deferredRollups) endSettleLocked() {
-	r.settling = false
-	r.gen++
-	close(r.settled)
+	r.gate.endLocked()
 }
 
 // settleRollups writes every sum in memory and the transaction's own to
@@ -209,8 +204,7 @@ func (tx *Tx) flushRollups(ctx context.Context, limit int) error {
 	var low int64 // the oldest block of the sums left in memory; 0: none
 	r.mu.Lock()
 	if !tx.settled {
-		r.settling, r.settled = true, make(chan struct{})
-		r.gen++
+		r.gate.beginLocked()
 		tx.settled, tx.flushed = true, map[pkAttr]bool{}
 	}
 	n := 0
@@ -371,22 +365,11 @@ func (r *deferredRollups) pending(ctx context.Context, pk int64, attr string) ([
 	if !r.deferring() {
 		return nil, 0, nil
 	}
-	for {
-		r.mu.Lock()
-		if !r.settling {
-			list := append([]pendingRoll(nil), r.sums[pkAttr{pk, attr}]...)
-			gen := r.gen
-			r.mu.Unlock()
-			return list, gen, nil
-		}
-		wait := r.settled
-		r.mu.Unlock()
-		select {
-		case <-wait:
-		case <-ctx.Done():
-			return nil, 0, ctx.Err()
-		}
-	}
+	var list []pendingRoll
+	gen, err := r.gate.copy(ctx, &r.mu, func() {
+		list = append([]pendingRoll(nil), r.sums[pkAttr{pk, attr}]...)
+	})
+	return list, gen, err
 }
 
 // unchanged reports that no flush began since pending returned gen: the
@@ -395,9 +378,7 @@ func (r *deferredRollups) unchanged(gen uint64) bool {
 	if !r.deferring() {
 		return true
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return !r.settling && r.gen == gen
+	return r.gate.unchanged(&r.mu, gen)
 }
 
 // DeferRollups makes this process keep roll-up sums in memory and write

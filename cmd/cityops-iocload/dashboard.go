@@ -1,11 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -224,6 +227,11 @@ func (r *runner) dashboard(ctx context.Context) (err error) {
 	r.printf("  load        %d clients, closed loop, each asking for the %d paths above in turn (from a different one each), API key;\n",
 		o.clients, len(dashboardEndpoints))
 	r.printf("              %s warm-up, then %s measured\n", warmup, duration)
+	var events *reportEvents
+	if o.reportEvery > 0 {
+		r.printf("  events      a new Open311 report every %s, from the warm-up to the end (each a case event: the figures' next request computes them afresh)\n", o.reportEvery)
+		events = s.postReports(ctx, o.reportEvery)
+	}
 	if warmup > 0 {
 		r.progress("dashboard: warming up for %s", warmup)
 		if _, err := s.hitEndpoints(ctx, o.clients, warmup); err != nil {
@@ -234,6 +242,15 @@ func (r *runner) dashboard(ctx context.Context) (err error) {
 	cpu := s.startCPU()
 	t, lerr := s.hitEndpoints(ctx, o.clients, duration)
 	cpuText := cpu.String()
+	quiet := "a quiet city"
+	if events != nil {
+		posted, failed := events.stop()
+		r.printf("  events      %d reports posted, %d failed\n", posted, failed)
+		quiet = fmt.Sprintf("a new report every %s", o.reportEvery)
+		if failed > 0 && lerr == nil {
+			lerr = fmt.Errorf("%d of the reports posted during the measurement failed, the first with %s", failed, events.first)
+		}
+	}
 	r.printf("  %-52s %8s %6s %10s %10s %10s %10s  %s\n", "GET (default 30-day period)", "requests", "errors", "p50", "p95", "p99", "max",
 		"p95 < "+limit(targetDashboardP95))
 	var worst time.Duration
@@ -266,7 +283,7 @@ func (r *runner) dashboard(ctx context.Context) (err error) {
 		switch {
 		case lerr != nil:
 		case e.judged:
-			r.keepResult("dashboard", "GET "+e.path+" p95 < "+limit(targetDashboardP95), measured, met)
+			r.keepResult("dashboard", "GET "+e.path+" p95 < "+limit(targetDashboardP95)+", "+quiet, measured, met)
 		default:
 			r.mu.Lock()
 			r.results = append(r.results, result{"dashboard", "none: GET " + e.path + " under the same load, the floor", measured, "—"})
@@ -282,9 +299,60 @@ func (r *runner) dashboard(ctx context.Context) (err error) {
 	if err := s.exited(); err != nil {
 		return err
 	}
-	r.target("dashboard", fmt.Sprintf("every dashboard data endpoint p95 < %s with %s cases and %s readings", limit(targetDashboardP95),
-		thousands(o.cases), thousands(o.readings)), fmt.Sprintf("the slowest: %s at p95 %s", worstPath, ms(worst)), allMet)
+	r.target("dashboard", fmt.Sprintf("every dashboard data endpoint p95 < %s with %s cases and %s readings, %s", limit(targetDashboardP95),
+		thousands(o.cases), thousands(o.readings), quiet), fmt.Sprintf("the slowest: %s at p95 %s", worstPath, ms(worst)), allMet)
 	return nil
+}
+
+// reportEvents posts Open311 reports on a clock until stopped.
+type reportEvents struct {
+	cancel         context.CancelFunc
+	done           chan struct{}
+	posted, failed int
+	first          string // the first failure
+}
+
+// postReports posts a report every interval, each a case event for the
+// dashboard's figures.
+func (s *session) postReports(ctx context.Context, every time.Duration) *reportEvents {
+	ctx, cancel := context.WithCancel(ctx)
+	ev := &reportEvents{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(ev.done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for n := 1; ; n++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			form := url.Values{"api_key": {s.key}, "service_code": {"environment.waste"},
+				"lat": {strconv.FormatFloat(16.46+float64(n%50)*0.001, 'f', 6, 64)}, "long": {"107.590000"},
+				"description": {fmt.Sprintf("cityops-iocload: event %d during the dashboard measurement", n)}}
+			rep, err := s.api.Do(ctx, http.MethodPost, "/open311/v2/requests.json", "application/x-www-form-urlencoded", []byte(form.Encode()))
+			switch {
+			case ctx.Err() != nil:
+				return
+			case err != nil:
+				ev.failed++
+				ev.first = cmp.Or(ev.first, err.Error())
+			case rep.Status != http.StatusCreated && rep.Status != http.StatusOK:
+				ev.failed++
+				ev.first = cmp.Or(ev.first, loadtool.StatusKind(rep)+": "+string(rep.Body))
+			default:
+				ev.posted++
+			}
+		}
+	}()
+	return ev
+}
+
+// stop ends the posting and returns what it did.
+func (ev *reportEvents) stop() (posted, failed int) {
+	ev.cancel()
+	<-ev.done
+	return ev.posted, ev.failed
 }
 
 // seriesText lists the series' attributes by type.

@@ -73,7 +73,7 @@ var scenarios = []string{"dashboard", "alarms"}
 
 // apiScopes are the API key's scopes: what the dashboard and the setup
 // of both scenarios need.
-const apiScopes = "ioc:view,alarms:read,data:write,data:read,rules:write"
+const apiScopes = "ioc:view,alarms:read,data:write,data:read,rules:write,open311:write"
 
 // main turns Ctrl-C and SIGTERM into a cancelled run, so that the figures
 // so far are printed and the cityops subprocess is stopped; a second
@@ -98,6 +98,7 @@ type options struct {
 	cases, readings int64
 	alarms          int
 	clients         int
+	reportEvery     time.Duration
 
 	// alarms
 	rate       float64
@@ -164,6 +165,7 @@ func parseFlags(args []string, stderr io.Writer) (options, int) {
 	fs.Int64Var(&o.readings, "readings", 50_000_000, "dashboard: `readings` of the demo's sensors, one a minute per series back from now")
 	fs.IntVar(&o.alarms, "alarms", 50_000, "dashboard: `alarms` seeded over the past year (at most 200 of them open)")
 	fs.IntVar(&o.clients, "clients", 8, "dashboard: concurrent `clients`, each with one request in flight")
+	fs.DurationVar(&o.reportEvery, "report-every", 0, "dashboard: post a new Open311 report every `interval` during the warm-up and the measurement: each is a case event after which the figures are computed afresh (0: none, a quiet city)")
 	fs.Float64Var(&o.rate, "rate", targetAlarmRate, "alarms: `readings/s` published over MQTT (open loop), four to a message, spread evenly over the devices")
 	fs.IntVar(&o.rules, "rules", 1000, "alarms: enabled alarm `rules` imported over the devices' types")
 	fs.IntVar(&o.devices, "devices", 2000, "alarms: `devices`, each feeding its own entity (a multiple of -publishers)")
@@ -211,6 +213,9 @@ func parseFlags(args []string, stderr io.Writer) (options, int) {
 	}
 	if o.cases < 1 || o.readings < 1 || o.alarms < 0 || o.clients < 1 {
 		problems = append(problems, "-cases, -readings and -clients must be at least 1, -alarms not negative")
+	}
+	if o.reportEvery < 0 || o.reportEvery > 0 && o.reportEvery < 10*time.Millisecond {
+		problems = append(problems, "-report-every: 0 (none) or at least 10ms")
 	}
 	if o.cases > 100_000_000 || o.readings > 10_000_000_000 {
 		problems = append(problems, "-cases: at most 100,000,000; -readings: at most 10,000,000,000")

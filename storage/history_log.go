@@ -144,17 +144,17 @@ func (h *historyLog) start(ctx context.Context) error {
 	kept := 0
 	for _, r := range list {
 		k := seriesHour{seriesKey{r.pa.pk, r.pa.attr, r.ref.dataset}, r.hour}
-		top, ok := merged[k]
+		cover, ok := merged[k]
 		if !ok {
 			hour := time.Unix(r.hour, 0).UTC()
 			if err := d.db.QueryRowContext(ctx, `select coalesce(max(id), 0) from entity_blocks
 				where entity_pk = $1 and t_max >= $2 and t_max < $3 and attr = $4 and dataset_id = $5`,
-				r.pa.pk, hour, hour.Add(blockSpan), r.pa.attr, r.ref.dataset).Scan(&top); err != nil {
+				r.pa.pk, hour, hour.Add(blockSpan), r.pa.attr, r.ref.dataset).Scan(&cover); err != nil {
 				return fmt.Errorf("history log: %w", err)
 			}
-			merged[k] = top
+			merged[k] = cover
 		}
-		if r.ref.id <= top {
+		if r.ref.id <= cover {
 			continue
 		}
 		h.refs[r.pa] = append(h.refs[r.pa], r.ref)

@@ -92,9 +92,8 @@ type DB struct {
 	entities entityCache
 	// attrs are the attribute codes of history and values (attrnames.go).
 	attrs attrCodes
-	// counts are the turns of count=true queries (query.go).
-	counts    chan struct{}
-	countOnce sync.Once
+	// counts are the turns of broad count=true queries (query.go).
+	counts chan struct{}
 	// stmts keeps the entity write path's statements prepared (stmt.go).
 	stmts     preparedStmts
 	dummyOnce sync.Once
@@ -120,6 +119,7 @@ func Open(ctx context.Context, dsn, dataDir string) (*DB, error) {
 		// No role needs a second factor unless the caller says so (serve
 		// does, by default); lockout is on.
 		SignIn: cityops.SignInConfig{Failures: 5, Window: 15 * time.Minute, Lockout: 15 * time.Minute, ResetTTL: 30 * time.Minute},
+		counts: make(chan struct{}, countSlots),
 		Log:    slog.Default(),
 		Reports: cityops.ReportConfig{NightFrom: 0, NightTo: 7*60 + 30, Zone: time.FixedZone("ICT", 7*3600),
 			ConfirmDays: 7, ReopenDays: 14, Calendar: workhours.Default(), WarnBefore: 4 * time.Hour, EscalateAfter: 24 * time.Hour,

@@ -430,6 +430,12 @@ func (d *DB) scanMeasuredDevices(ctx context.Context, out map[deviceKey]measured
 	return nil
 }
 
+// questionMarks lists n SQLite parameters: unnumbered, since SQLite looks
+// numbered ones up in a list, once per parameter bound.
+func questionMarks(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
 // placeholders returns "$from, $from+1, …", n of them.
 func placeholders(from, n int) string {
 	var b strings.Builder

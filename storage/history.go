@@ -326,8 +326,11 @@ func (d *DB) blocks(ctx context.Context, pk int64, attr string, from, to time.Ti
 			}
 			return blocksFrom(ctx, q, pk, attr, from, to, desc, withData, logged, fn)
 		})
-		if !errors.Is(err, errLogMoved) || try == 10 {
+		if !errors.Is(err, errLogMoved) {
 			return err
+		}
+		if try == 10 {
+			return cityops.Errorf(cityops.EUNAVAILABLE, "the history is being reorganised; try again")
 		}
 	}
 }

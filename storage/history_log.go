@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -8,7 +9,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -275,7 +275,9 @@ func (h *historyLog) committed(tx *Tx) {
 			}
 		}
 	}
-	h.endChangeLocked(tx)
+	if tx.logChanging {
+		h.gate.endLocked()
+	}
 }
 
 // aborted ends a change that did not commit.
@@ -284,14 +286,8 @@ func (h *historyLog) aborted(tx *Tx) {
 		return
 	}
 	h.mu.Lock()
-	h.endChangeLocked(tx)
+	h.gate.endLocked()
 	h.mu.Unlock()
-}
-
-func (h *historyLog) endChangeLocked(tx *Tx) {
-	if tx.logChanging {
-		h.gate.endLocked()
-	}
 }
 
 // logRefs returns the refs of an attribute's log rows as the transaction
@@ -339,7 +335,7 @@ func (tx *Tx) removeLogRows(ctx context.Context, pa pkAttr, refs []logRef) (int6
 			args[i] = r.id
 			tx.logRemoved = append(tx.logRemoved, loggedBlock{pa, r})
 		}
-		res, err := tx.ExecContext(ctx, `delete from history_log where id in (`+anonymous(len(part))+`)`, args...)
+		res, err := tx.ExecContext(ctx, `delete from history_log where id in (`+questionMarks(len(part))+`)`, args...)
 		if err != nil {
 			return n, fmt.Errorf("history log: %w", err)
 		}
@@ -358,7 +354,7 @@ func readLogRows(ctx context.Context, q queryer, refs []logRef) ([]blockRow, err
 		for i, r := range part {
 			args[i] = r.id
 		}
-		err := scanLog(ctx, q, `select id, entity_pk, attr, dataset_id, data from history_log where id in (`+anonymous(len(part))+`)`, args,
+		err := scanLog(ctx, q, `select id, entity_pk, attr, dataset_id, data from history_log where id in (`+questionMarks(len(part))+`)`, args,
 			func(b *blockRow) error {
 				out = append(out, *b)
 				return nil
@@ -368,12 +364,6 @@ func readLogRows(ctx context.Context, q queryer, refs []logRef) ([]blockRow, err
 		}
 	}
 	return out, nil
-}
-
-// anonymous lists n SQLite parameters: unnumbered, since SQLite looks
-// numbered ones up in a list, once per parameter bound.
-func anonymous(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
 
 // scanLog calls fn with each log row the query selects (id, entity_pk,
@@ -470,36 +460,33 @@ func (h *historyLog) compactRound(ctx context.Context) (more bool, err error) {
 	}
 	// The rows to merge: refs at or below w. Others in the table are
 	// merged already (a crash) or deleted.
-	var ids []int64
-	h.mu.Lock()
-	for _, list := range h.refs {
-		for _, r := range list {
-			if r.id > w {
-				break
-			}
-			ids = append(ids, r.id)
-		}
+	type ref struct {
+		id int64
+		pa pkAttr
 	}
-	h.mu.Unlock()
-	if len(ids) > compactRoundRows {
-		// A round's rows are held in memory: the oldest, and the rest
-		// in the next round.
-		slices.Sort(ids)
-		w, more = ids[compactRoundRows-1], true
-	}
-	want := map[int64]pkAttr{}
-	count := map[pkAttr]int{}
+	var refs []ref
 	h.mu.Lock()
 	for pa, list := range h.refs {
 		for _, r := range list {
 			if r.id > w {
 				break
 			}
-			want[r.id] = pa
-			count[pa]++
+			refs = append(refs, ref{r.id, pa})
 		}
 	}
 	h.mu.Unlock()
+	if len(refs) > compactRoundRows {
+		// A round's rows are held in memory: the oldest, and the rest
+		// in the next round.
+		slices.SortFunc(refs, func(a, b ref) int { return cmp.Compare(a.id, b.id) })
+		refs, w, more = refs[:compactRoundRows], refs[compactRoundRows-1].id, true
+	}
+	want := make(map[int64]pkAttr, len(refs))
+	count := map[pkAttr]int{}
+	for _, r := range refs {
+		want[r.id] = r.pa
+		count[r.pa]++
+	}
 	if len(want) > 0 {
 		groups, err := h.readToMerge(ctx, w, want)
 		if err != nil {

@@ -43,6 +43,17 @@ func tableRows(t *testing.T, d *DB, table string) int {
 	return n
 }
 
+// allMerged fails unless the log holds no block, in memory or table.
+func allMerged(t *testing.T, d *DB) {
+	t.Helper()
+	if n, _ := d.LogRows(); n != 0 {
+		t.Fatalf("%d blocks left in the log after compaction", n)
+	}
+	if got := tableRows(t, d, "history_log"); got != 0 {
+		t.Fatalf("history_log keeps %d rows after compaction", got)
+	}
+}
+
 // history reads the attribute's whole history as "time=value" lines.
 func history(t *testing.T, d *DB, id string) []string {
 	t.Helper()
@@ -95,12 +106,7 @@ func TestHistoryLogCompaction(t *testing.T) {
 	oldID := all[45].ID // in the log's fifth block
 
 	settleAndCompact(t, d)
-	if rows, _ := d.LogRows(); rows != 0 {
-		t.Fatalf("%d blocks left in the log after compaction", rows)
-	}
-	if got := tableRows(t, d, "history_log"); got != 0 {
-		t.Fatalf("history_log keeps %d merged rows after compaction", got)
-	}
+	allMerged(t, d)
 	if got := tableRows(t, d, "entity_blocks"); got != 3 {
 		t.Fatalf("entity_blocks holds %d blocks after compaction, want 3 (one per hour)", got)
 	}
@@ -228,9 +234,7 @@ func TestHistoryLogCrash(t *testing.T) {
 		t.Fatalf("c: aggregation counts %d after the restart, want %d (recovered once)", gn, nc)
 	}
 	settleAndCompact(t, d)
-	if got := tableRows(t, d, "history_log"); got != 0 {
-		t.Fatalf("history_log keeps %d rows after the next compaction", got)
-	}
+	allMerged(t, d)
 	if gotA := history(t, d, a); !sameLines(gotA, wantA) {
 		t.Fatalf("a after the second compaction: %d instances, want %d", len(gotA), len(wantA))
 	}
@@ -327,12 +331,7 @@ func TestHistoryLogRounds(t *testing.T) {
 	ingest(t, d, b, t0, 60)
 	wantA, wantB := history(t, d, a), history(t, d, b)
 	settleAndCompact(t, d)
-	if n, _ := d.LogRows(); n != 0 {
-		t.Fatalf("%d blocks left in the log after compacting in rounds", n)
-	}
-	if got := tableRows(t, d, "history_log"); got != 0 {
-		t.Fatalf("history_log keeps %d rows", got)
-	}
+	allMerged(t, d)
 	// Six rows each (a's first), five a round: a's first five, then a's
 	// last with b's first four, then b's last two.
 	if got := tableRows(t, d, "entity_blocks"); got != 4 {

@@ -64,7 +64,7 @@ func (d *DB) termSQL(t q.Term, codes codesFunc, outer string) (string, []any, bo
 	if outer != "" {
 		alias = "x"
 	}
-	head := alias + ".attr in (" + strings.TrimSuffix(strings.Repeat("?, ", len(list)), ", ") + ")"
+	head := alias + ".attr in (" + questionMarks(len(list)) + ")"
 	headArgs := make([]any, len(list))
 	for i, c := range list {
 		headArgs[i] = c
@@ -340,7 +340,6 @@ var countSlots = max(1, runtime.GOMAXPROCS(0)/2)
 
 // acquireCount waits for a count's turn, or for ctx.
 func (d *DB) acquireCount(ctx context.Context) error {
-	d.countOnce.Do(func() { d.counts = make(chan struct{}, countSlots) })
 	select {
 	case d.counts <- struct{}{}:
 		return nil
